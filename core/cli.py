@@ -1,0 +1,176 @@
+"""`python -m core`: train, predict and list runs from a shell.
+
+    python -m core train --dataset digits --model mlp --epochs 20 [--json]
+    python -m core predict RUN_ID 24 [--json]
+    python -m core runs [--json]
+
+Every config field is a flag (`--batch-size 64`, `--hidden 32,16`, `--lr-table 3:1e-4,6:1e-5`).
+Bad input exits with code 2 and one line on stderr saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from core.config import TrainConfig
+
+EXIT_BAD_INPUT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (and exit 2, as argparse does)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field; values are parsed and checked by the config itself."""
+    group = parser.add_argument_group("training config (defaults in brackets)")
+    for name, info in TrainConfig.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        default = info.get_default(call_default_factory=True)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        if info.annotation is bool:
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{info.description} [{shown}]")
+        else:
+            group.add_argument(flag, dest=name, metavar=name.upper(), default=None,
+                               help=f"{info.description} [{shown}]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m core", description="Torch Lab from the shell.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    train = commands.add_parser("train", help="train a model and record the run")
+    add_config_flags(train)
+    train.add_argument("--name", help="run name (a label; any text)")
+    train.add_argument("--project", default="default", help="project the run belongs to [default]")
+    train.add_argument("--json", action="store_true", help="print one JSON object per line")
+    predict = commands.add_parser("predict", help="predict with a run's best checkpoint")
+    predict.add_argument("run_id")
+    predict.add_argument("input", help="a number, a point x,y, or an image path")
+    predict.add_argument("--json", action="store_true")
+    runs = commands.add_parser("runs", help="list recorded runs")
+    runs.add_argument("--project")
+    runs.add_argument("--json", action="store_true")
+    commands.add_parser("datasets", help="list dataset and model names")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    given = {name: getattr(args, name) for name in TrainConfig.model_fields
+             if getattr(args, name, None) is not None}
+    for name, value in given.items():
+        if isinstance(value, str) and value.lower() in ("none", "null") and name != "dataset":
+            given[name] = None
+    return TrainConfig(**given)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from core.errors import USER_ERRORS
+
+    try:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    from core.runs import prepare_data, train_tracked
+    from core.tracker import Store
+
+    data = prepare_data(config)                     # bad data fails here, before a run exists
+    store = Store()
+    run_id = store.create_run(config.to_dict(), name=args.name, project=args.project, source="cli")
+    out = JsonLines() if args.json else HumanLines(run_id, config)
+    outcome = yield_all(train_tracked(config, store, run_id, data=data, record_steps=False), out, run_id)
+    out.final(run_id, outcome)
+    return 0
+
+
+def yield_all(generator, out, run_id: str):
+    """Drive a training generator, printing each epoch; return its Outcome."""
+    while True:
+        try:
+            metrics = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        out.epoch(run_id, metrics)
+
+
+class JsonLines:
+    def epoch(self, run_id: str, m) -> None:
+        row = {"run_id": run_id, **{k: v for k, v in m.to_dict().items() if k not in ("step_losses",)}}
+        print(json.dumps(row), flush=True)
+
+    def final(self, run_id: str, outcome) -> None:
+        print(json.dumps({"run_id": run_id, "status": outcome.status.value, "reason": outcome.reason,
+                          "best_val_acc": outcome.best_val_acc, "best_epoch": outcome.best_epoch,
+                          "checkpoint": outcome.checkpoint}), flush=True)
+
+
+class HumanLines:
+    def __init__(self, run_id: str, config: TrainConfig) -> None:
+        print(f"run {run_id}: {config.model} on {config.dataset}, {config.epochs} epochs", flush=True)
+
+    def epoch(self, run_id: str, m) -> None:
+        best = " *" if m.is_best else ""
+        print(f"epoch {m.epoch:>3}/{m.num_epochs}  train loss {m.train_loss:.4f} acc {m.train_acc:6.2%}  "
+              f"val loss {m.val_loss:.4f} acc {m.val_acc:6.2%}  lr {m.lr:.3g}  {m.seconds:.2f}s "
+              f"({m.samples_per_s:,.0f} samples/s){best}", flush=True)
+
+    def final(self, run_id: str, outcome) -> None:
+        acc = "n/a" if outcome.best_val_acc is None else f"{outcome.best_val_acc:.2%}"
+        print(f"run {run_id} {outcome.status.value}: {outcome.reason}; best val acc {acc} "
+              f"(epoch {outcome.best_epoch}); checkpoint {outcome.checkpoint}", flush=True)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.predict import Predictor, parse_cli_input
+
+    predictor = Predictor.from_run(args.run_id)
+    prediction = predictor.predict(parse_cli_input(args.input, predictor.info))
+    if args.json:
+        print(json.dumps(prediction.to_dict(args.run_id)))
+    else:
+        probs = ", ".join(f"{name}: {p:.3f}" for name, p in zip(predictor.info.class_names,
+                                                                prediction.probabilities))
+        print(f"{args.input} -> {prediction.label}  ({probs})")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from core.tracker import Store
+
+    for run in Store().list_runs(project=args.project):
+        if args.json:
+            keys = ("run_id", "name", "project", "status", "config", "summary")
+            print(json.dumps({k: v for k, v in run.to_dict().items() if k in keys}))
+        else:
+            acc = run.summary.get("best_val_acc")
+            acc_text = "-" if acc is None else f"{acc:.2%}"
+            print(f"{run.run_id}  {run.status.value:<9} {run.config.get('dataset', '?'):<13} "
+                  f"{run.config.get('model', '?'):<7} best val acc {acc_text:>7}  {run.name}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from core.registry import DATASET_NAMES, MODEL_NAMES
+
+    print("datasets: " + ", ".join(DATASET_NAMES))
+    print("models:   " + ", ".join(MODEL_NAMES))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "runs": cmd_runs, "datasets": cmd_datasets}
+

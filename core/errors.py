@@ -1,0 +1,25 @@
+"""Errors a user can cause. Each carries a one-line message saying what was wrong and what to do.
+
+The CLI turns them into exit code 2, pages into `st.error`.
+"""
+
+from core.config import ConfigError
+
+
+class DataError(ValueError):
+    """A dataset cannot be loaded or is unusable (missing files, one class, bad labels)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or does not match the model it is loaded into."""
+
+
+class InputError(ValueError):
+    """A prediction input (number, point, image) cannot be understood."""
+
+
+class RunNotFound(LookupError):
+    """No run with the given id exists in the store."""
+
+
+USER_ERRORS = (ConfigError, DataError, CheckpointError, InputError, RunNotFound)

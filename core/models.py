@@ -1,0 +1,73 @@
+"""Models by name, built from a dataset's input shape and class count.
+
+    model = build_model(config, info)     # info: core.datasets.DatasetInfo
+
+- `mlp`: the template's stack of Linear + activation, hidden sizes from `config.hidden` (default 32,16).
+- `cnn`: conv(3x3) - relu - maxpool - conv(5x5) - relu - maxpool - dropout - adaptive max-pool -
+  linear - relu - linear, with `config.width` channels and `config.dropout` (the template's MNIST net,
+  with the activations it left out). Inputs smaller than 16 px use 'same' padding so 8x8 digits fit.
+- `logreg`: one linear layer over the flattened input.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from core.config import TrainConfig
+from core.datasets import DatasetInfo
+from core.errors import DataError
+from core.registry import MODEL_NAMES, choose
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid,
+               "leaky_relu": nn.LeakyReLU}
+
+
+def build_mlp(config: TrainConfig, info: DatasetInfo) -> nn.Module:
+    sizes = (math.prod(info.input_shape), *config.hidden)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for size_in, size_out in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(size_in, size_out), ACTIVATIONS[config.activation]()]
+    layers.append(nn.Linear(sizes[-1], info.num_classes))
+    return nn.Sequential(*layers)
+
+
+def build_cnn(config: TrainConfig, info: DatasetInfo) -> nn.Module:
+    if info.kind != "image":
+        raise DataError(f"model 'cnn' needs an image dataset; {info.name!r} holds {info.kind}s "
+                        "(use mlp or logreg)")
+    channels, height, width_px = info.input_shape
+    small = min(height, width_px) < 16
+    w = config.width
+    return nn.Sequential(
+        nn.Conv2d(channels, w, kernel_size=3, padding=1 if small else 0),   # (N, w, H', W')
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(w, w, kernel_size=5, padding=2 if small else 0),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout2d(config.dropout),
+        nn.AdaptiveMaxPool2d(1),                                            # (N, w, 1, 1)
+        nn.Flatten(),
+        nn.Linear(w, w),
+        nn.ReLU(),
+        nn.Linear(w, info.num_classes),
+    )
+
+
+def build_logreg(config: TrainConfig, info: DatasetInfo) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(info.input_shape), info.num_classes))
+
+
+BUILDERS = {"mlp": build_mlp, "cnn": build_cnn, "logreg": build_logreg}
+assert tuple(BUILDERS) == MODEL_NAMES
+
+
+def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
+    """The model named by `config.model`, sized for `info`."""
+    return choose(BUILDERS, "model", config.model)(config, info)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,81 @@
+"""Training through the store: every epoch's metrics, live changes and the outcome are recorded.
+
+    store = Store()
+    run_id = store.create_run(config.to_dict(), name="baseline", source="cli")
+    for m in train_tracked(config, store, run_id):
+        ...                                   # metrics are already in the store
+    store.get_run(run_id).status              # finished / stopped / diverged / failed
+
+The CLI, the dashboard's worker and scripts all use this, so a run shows up the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Generator
+
+from core.config import TrainConfig
+from core.control import TrainControl
+from core.datasets import TensorData, load_dataset
+from core.models import build_model
+from core.status import RunStatus
+from core.tracker import Store
+from core.train import EpochMetrics, Outcome, check_batch_size, train
+
+EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "lr", "momentum", "weight_decay",
+              "grad_clip", "seconds", "samples_per_s")
+
+
+def prepare_data(config: TrainConfig) -> TensorData:
+    """Load the dataset and check the config against it; raises a user error before any run exists."""
+    data = load_dataset(config)
+    check_batch_size(config, data)
+    if config.model == "cnn" and data.info.kind != "image":
+        build_model(config, data.info)              # raises the model's own one-line error
+    return data
+
+
+def train_tracked(config: TrainConfig, store: Store, run_id: str, *, control: TrainControl | None = None,
+                  data: TensorData | None = None,
+                  record_steps: bool = True) -> Generator[EpochMetrics, None, Outcome]:
+    """Train `config` as run `run_id`: log each epoch, events and the outcome; yield the metrics."""
+    control = control or TrainControl()
+    try:
+        data = data if data is not None else prepare_data(config)
+        store.log_event(run_id, "start", {"dataset": data.info.to_dict(), "num_train": data.num_train,
+                                          "num_val": int(data.val_y.shape[0])})
+        for metrics in train(config, data, control=control, checkpoint_dir=store.run_folder(run_id),
+                             record_steps=record_steps):
+            log_epoch(store, run_id, metrics)
+            yield metrics
+    except BaseException as exc:
+        status = RunStatus.STOPPED if isinstance(exc, (GeneratorExit, KeyboardInterrupt)) else RunStatus.FAILED
+        store.finish_run(run_id, status, _reason(exc))
+        raise
+    outcome = control.outcome
+    store.log_event(run_id, "end", outcome.to_dict(), epoch=outcome.epochs_completed)
+    store.finish_run(run_id, outcome.status, outcome.reason, summary=outcome_summary(outcome))
+    return outcome
+
+
+def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:
+    values = {key: getattr(m, key) for key in EPOCH_KEYS}
+    values["epoch"] = m.epoch
+    store.log_metrics(run_id, values, step=m.step, epoch=m.epoch)
+    if m.step_losses:
+        first = m.step - len(m.step_losses)
+        store.log_step_losses(run_id, m.step_losses, first_step=first, epoch=m.epoch)
+    for step, field, value in m.changes:
+        store.log_event(run_id, "change", {"field": field, "value": value}, step=step, epoch=m.epoch)
+    store.update_summary(run_id, {**values, "best_epoch": m.best_epoch})
+
+
+def outcome_summary(outcome: Outcome) -> dict:
+    return {"best_val_acc": outcome.best_val_acc, "best_val_loss": outcome.best_val_loss,
+            "best_epoch": outcome.best_epoch, "epochs_completed": outcome.epochs_completed,
+            "checkpoint": outcome.checkpoint}
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (GeneratorExit, KeyboardInterrupt)):
+        return "interrupted"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]

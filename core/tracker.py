@@ -1,0 +1,244 @@
+"""The run store: runs, their per-epoch metrics and events, in SQLite or any SQLAlchemy database.
+
+    store = Store()                                 # $LAB_STORE, else sqlite:///$LAB_HOME/lab.db
+    run_id = store.create_run(config_dict, name="baseline", project="digits")
+    store.log_metrics(run_id, {"val_acc": 0.91, "val_loss": 0.3}, step=120, epoch=3)   # atomic
+    store.finish_run(run_id, RunStatus.FINISHED, "completed all 10 epochs", summary={...})
+    store.get_run(run_id).summary, store.metrics_frame(run_id)
+
+This module is the only one that writes SQL. SQLite runs in WAL mode with a busy timeout so that
+several processes (a worker, the CLI, a script) can log at once while pages read. The schema is
+created idempotently on first use. Finished runs are immutable: their status does not change again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+                        create_engine, event, insert, select, update)
+from sqlalchemy.engine import Engine
+
+from core.errors import RunNotFound
+from core.paths import lab_home
+from core.status import RunStatus
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+ID_ALPHABET = string.ascii_lowercase + string.digits
+
+metadata = MetaData()
+runs = Table(
+    "runs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("project", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("config", Text, nullable=False),          # JSON
+    Column("summary", Text, nullable=False),         # JSON
+    Column("source", String(32), nullable=False),    # cli, app, script, sweep
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("heartbeat_at", Float),
+)
+metrics = Table(
+    "metrics", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("value", Float),
+    Column("step", Integer),
+    Column("epoch", Integer),
+    Column("wall_time", Float, nullable=False),
+    Index("ix_metrics_run_key", "run_id", "key"),
+)
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("data", Text, nullable=False),            # JSON
+    Column("step", Integer),
+    Column("epoch", Integer),
+    Column("wall_time", Float, nullable=False),
+    Index("ix_events_run", "run_id"),
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored, at the moment it was read."""
+
+    run_id: str
+    name: str
+    project: str
+    status: RunStatus
+    reason: str
+    config: dict
+    summary: dict
+    source: str
+    created_at: float
+    ended_at: float | None
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "name": self.name, "project": self.project,
+                "status": self.status.value, "reason": self.reason, "config": self.config,
+                "summary": self.summary, "source": self.source, "created_at": self.created_at,
+                "ended_at": self.ended_at}
+
+
+def default_url() -> str:
+    return os.environ.get("LAB_STORE") or f"sqlite:///{lab_home() / 'lab.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def new_run_id() -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
+
+
+class Store:
+    """A handle on the run store; cheap to create, safe to share between threads."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_url()
+        self.engine = self._connect(self.url)
+        metadata.create_all(self.engine)
+
+    @staticmethod
+    def _connect(url: str) -> Engine:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+
+    @property
+    def home(self) -> Path:
+        return lab_home()
+
+    def run_folder(self, run_id: str) -> Path:
+        """Where a run's files (checkpoints) live; named by the generated id, never by the run name."""
+        if not run_id or any(c not in ID_ALPHABET for c in run_id):
+            raise RunNotFound(f"{run_id!r} is not a run id")
+        return self.home / "runs" / run_id
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def create_run(self, config: dict, *, name: str | None = None, project: str = "default",
+                   source: str = "script", status: RunStatus = RunStatus.RUNNING) -> str:
+        run_id = new_run_id()
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(insert(runs).values(
+                id=run_id, name=name or f"run-{run_id}", project=project, status=status.value, reason="",
+                config=json.dumps(config), summary="{}", source=source, created_at=now, heartbeat_at=now))
+        return run_id
+
+    def log_metrics(self, run_id: str, values: dict[str, float], *, step: int | None = None,
+                    epoch: int | None = None) -> None:
+        """Write one row per key in a single transaction, and refresh the run's heartbeat."""
+        now = time.time()
+        rows = [{"run_id": run_id, "key": k, "value": _number(v), "step": step, "epoch": epoch,
+                 "wall_time": now} for k, v in values.items()]
+        with self.engine.begin() as conn:
+            if rows:
+                conn.execute(insert(metrics), rows)
+            conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=now))
+
+    def log_step_losses(self, run_id: str, losses: Iterable[float], *, first_step: int, epoch: int) -> None:
+        """Per-step training losses under the key `step_loss`, steps numbered from `first_step` + 1."""
+        now = time.time()
+        rows = [{"run_id": run_id, "key": "step_loss", "value": _number(v), "step": first_step + i + 1,
+                 "epoch": epoch, "wall_time": now} for i, v in enumerate(losses)]
+        with self.engine.begin() as conn:
+            conn.execute(insert(metrics), rows)
+
+    def log_event(self, run_id: str, kind: str, data: dict | None = None, *, step: int | None = None,
+                  epoch: int | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(events).values(run_id=run_id, kind=kind, data=json.dumps(data or {}),
+                                               step=step, epoch=epoch, wall_time=time.time()))
+
+    def update_summary(self, run_id: str, values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(runs.c.summary).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise RunNotFound(f"no run {run_id!r} in the store")
+            summary = {**json.loads(row.summary), **values}
+            conn.execute(update(runs).where(runs.c.id == run_id).values(summary=json.dumps(summary)))
+
+    def finish_run(self, run_id: str, status: RunStatus, reason: str, summary: dict | None = None) -> None:
+        """Record how a run ended; a run that already ended keeps its first final status."""
+        if summary:
+            self.update_summary(run_id, summary)
+        final = [s.value for s in RunStatus if s.is_final]
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status.not_in(final))
+                         .values(status=status.value, reason=reason, ended_at=time.time()))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in the store ({self.url}); `python -m core runs` lists them")
+        return _record(row)
+
+    def list_runs(self, project: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+        query = select(runs).order_by(runs.c.created_at.desc())
+        if project is not None:
+            query = query.where(runs.c.project == project)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def metric_rows(self, run_id: str, keys: Iterable[str] | None = None) -> list[dict]:
+        query = select(metrics).where(metrics.c.run_id == run_id).order_by(metrics.c.id)
+        if keys is not None:
+            query = query.where(metrics.c.key.in_(list(keys)))
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def event_rows(self, run_id: str) -> list[dict]:
+        query = select(events).where(events.c.run_id == run_id).order_by(events.c.id)
+        with self.engine.connect() as conn:
+            return [{**dict(row._mapping), "data": json.loads(row.data)} for row in conn.execute(query)]
+
+    def metrics_frame(self, run_id: str):
+        """Per-epoch metrics as a wide DataFrame: one row per epoch, one column per key."""
+        import pandas as pd
+
+        rows = [r for r in self.metric_rows(run_id) if r["epoch"] is not None and r["key"] != "step_loss"]
+        if not rows:
+            return pd.DataFrame(columns=["epoch"])
+        frame = pd.DataFrame(rows).pivot_table(index="epoch", columns="key", values="value", aggfunc="last")
+        return frame.reset_index().rename_axis(columns=None)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _record(row) -> RunRecord:
+    return RunRecord(row.id, row.name, row.project, RunStatus(row.status), row.reason,
+                     json.loads(row.config), json.loads(row.summary), row.source, row.created_at, row.ended_at)

@@ -1,0 +1,329 @@
+"""The training loop: a generator that yields one frozen `EpochMetrics` per epoch.
+
+    for m in train(TrainConfig(dataset="digits", epochs=20), checkpoint_dir=Path("run")):
+        print(m.epoch, m.val_acc)
+
+What it does, in order: seed Python/NumPy/torch; load the dataset once as tensors on the device;
+each epoch shuffle with a seeded generator, slice batches from one tensor (no DataLoader), take
+optimizer steps (fused/foreach optimizers, channels-last for the CNN), evaluate in inference mode,
+and save the best checkpoint atomically. It never prints, plots or writes SQL.
+
+How a run ends is the generator's return value and `control.outcome` (an `Outcome`): finished
+(all epochs, or early stopping with its reason), stopped (control.stop, honoured within one batch),
+or diverged (a NaN/Inf loss, with epoch and step in the reason; the best checkpoint is untouched).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Generator
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.checkpoint import save_checkpoint
+from core.config import ConfigError, TrainConfig
+from core.control import TrainControl
+from core.datasets import TensorData, load_dataset
+from core.earlystop import EarlyStopping
+from core.models import build_model
+from core.schedules import scheduled_lr
+from core.status import RunStatus
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One finished epoch. Python scalars only; accuracies are fractions in 0..1."""
+
+    epoch: int
+    num_epochs: int
+    step: int                      # optimizer steps taken so far in the run
+    train_loss: float
+    val_loss: float
+    train_acc: float
+    val_acc: float
+    lr: float                      # lr of the epoch's last step
+    momentum: float
+    weight_decay: float
+    grad_clip: float | None
+    seconds: float                 # wall time of the epoch, evaluation included
+    samples_per_s: float           # training samples per second of training time
+    is_best: bool
+    best_epoch: int
+    early_stop_counter: int
+    step_losses: tuple[float, ...] = ()
+    changes: tuple[tuple[int, str, float | None], ...] = ()   # (step, field, new value) applied
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended."""
+
+    status: RunStatus
+    reason: str
+    epochs_completed: int
+    best_epoch: int
+    best_val_acc: float | None
+    best_val_loss: float | None
+    checkpoint: str | None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "status": self.status.value}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' is not available on this machine; use auto or cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all CUDA devices included)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def set_determinism(enabled: bool) -> None:
+    """Switch deterministic algorithms on or off; only when it changes (the call imports inductor)."""
+    if torch.are_deterministic_algorithms_enabled() != enabled:
+        torch.use_deterministic_algorithms(enabled)
+
+
+def build_optimizer(config: TrainConfig, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    params, lr, wd = model.parameters(), config.lr, config.weight_decay
+    if config.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+        return cls(params, lr=lr, betas=(config.momentum, 0.999), weight_decay=wd, fused=True)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd, foreach=True)
+    return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd, foreach=True)
+
+
+def set_hyperparams(optimizer: torch.optim.Optimizer, lr: float, momentum: float, weight_decay: float) -> None:
+    """Write lr, momentum (Adam's beta1) and weight decay into every parameter group."""
+    for group in optimizer.param_groups:
+        group["lr"], group["weight_decay"] = lr, weight_decay
+        if "betas" in group:
+            group["betas"] = (momentum, group["betas"][1])
+        else:
+            group["momentum"] = momentum
+
+
+def check_batch_size(config: TrainConfig, data: TensorData) -> None:
+    if config.batch_size > data.num_train:
+        raise ConfigError(f"batch_size: {config.batch_size} is larger than the {data.num_train} training "
+                          f"samples of {data.info.name}; use at most {data.num_train}")
+
+
+@dataclass
+class _Live:
+    """Hyperparameters that may change mid-run; `lr_pinned` once a person set the lr by hand."""
+
+    momentum: float
+    weight_decay: float
+    grad_clip: float | None
+    lr: float
+    lr_pinned: bool = False
+
+
+@dataclass
+class _EpochResult:
+    loss: float
+    acc: float
+    train_seconds: float
+    step_losses: tuple[float, ...]
+    changes: tuple
+    halt: RunStatus | None = None
+    reason: str = ""
+
+
+class _Loop:
+    """The state of one run; `train()` drives it epoch by epoch."""
+
+    def __init__(self, config: TrainConfig, data: TensorData, control: TrainControl, record_steps: bool):
+        self.config, self.control, self.record_steps = config, control, record_steps
+        self.device = resolve_device(config.device)
+        self.data = data.to(self.device)
+        self.image = self.data.info.kind == "image"
+        self.model = build_model(config, data.info).to(self.device)
+        if self.image:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(config, self.model, self.device)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.live = _Live(config.momentum, config.weight_decay, config.grad_clip, config.lr)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.step = 0
+        self.steps_per_epoch = -(-data.num_train // config.batch_size)
+        self.monitor_history: list[float] = []
+        self.check_every = 1 if self.device.type == "cpu" else 32
+
+    def apply_changes(self, changes: list) -> None:
+        for name, value in self.control.take_changes().items():
+            setattr(self.live, name, value)
+            self.live.lr_pinned |= name == "lr"
+            changes.append((self.step, name, value))
+
+    def current_lr(self, epoch: int) -> float:
+        if self.live.lr_pinned:
+            return self.live.lr
+        return scheduled_lr(self.config, epoch, self.step, self.steps_per_epoch, self.monitor_history)
+
+    def wait_while_paused(self) -> None:
+        while self.control.paused and self.control.stop_reason is None:
+            time.sleep(0.05)
+            self.control.poll()
+
+    def train_epoch(self, epoch: int) -> _EpochResult:
+        self.model.train()
+        x_all, y_all, n, bs = self.data.train_x, self.data.train_y, self.data.num_train, self.config.batch_size
+        order = torch.randperm(n, generator=self.generator, device=self.device)
+        x_all, y_all = x_all[order], y_all[order]           # one gather per epoch; batches are views
+        losses = torch.empty(self.steps_per_epoch, device=self.device)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        changes: list = []
+        start = time.perf_counter()
+        for i in range(self.steps_per_epoch):
+            self.control.poll()
+            self.wait_while_paused()
+            if self.control.stop_reason is not None:
+                return _EpochResult(0, 0, 0, (), tuple(changes), RunStatus.STOPPED, self.control.stop_reason)
+            self.apply_changes(changes)
+            self.live.lr = self.current_lr(epoch)
+            set_hyperparams(self.optimizer, self.live.lr, self.live.momentum, self.live.weight_decay)
+            x, y = x_all[i * bs:(i + 1) * bs], y_all[i * bs:(i + 1) * bs]
+            loss, logits = self.optimizer_step(x, y)
+            losses[i] = loss
+            loss_sum += loss * y.shape[0]
+            correct += (logits.argmax(dim=1) == y).sum()
+            self.step += 1
+            if (i + 1) % self.check_every == 0 or i + 1 == self.steps_per_epoch:
+                bad = find_non_finite(losses[: i + 1])
+                if bad is not None:
+                    reason = f"loss became {losses[bad].item()} at epoch {epoch}, step {bad + 1} of the epoch"
+                    return _EpochResult(0, 0, 0, (), tuple(changes), RunStatus.DIVERGED, reason)
+        seconds = time.perf_counter() - start
+        steps = tuple(losses.tolist()) if self.record_steps else ()
+        return _EpochResult(loss_sum.item() / n, correct.item() / n, seconds, steps, tuple(changes))
+
+    def optimizer_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x)                               # (batch, num_classes)
+        loss = self.loss_fn(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.live.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.live.grad_clip, foreach=True)
+        self.optimizer.step()
+        return loss.detach(), logits.detach()
+
+    @torch.inference_mode()
+    def evaluate(self) -> tuple[float, float]:
+        """(mean loss, accuracy) on the validation split; eval mode switches dropout off."""
+        self.model.eval()
+        x_all, y_all = self.data.val_x, self.data.val_y
+        chunk = max(self.config.batch_size, 1024)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        for start in range(0, y_all.shape[0], chunk):
+            logits = self.model(x_all[start:start + chunk])
+            y = y_all[start:start + chunk]
+            loss_sum += self.loss_fn(logits, y) * y.shape[0]
+            correct += (logits.argmax(dim=1) == y).sum()
+        n = y_all.shape[0]
+        return loss_sum.item() / n, correct.item() / n
+
+
+def find_non_finite(values: torch.Tensor) -> int | None:
+    """Index of the first NaN/Inf in a 1-D tensor, or None."""
+    bad = ~torch.isfinite(values)
+    return int(bad.nonzero()[0, 0]) if bool(bad.any()) else None
+
+
+def train(config: TrainConfig, data: TensorData | None = None, *, control: TrainControl | None = None,
+          checkpoint_dir: Path | str | None = None,
+          record_steps: bool = False) -> Generator[EpochMetrics, None, Outcome]:
+    """Train `config`; yield one EpochMetrics per epoch; return (and set control.outcome) an Outcome."""
+    control = control or TrainControl()
+    seed_everything(config.seed)
+    data = data if data is not None else load_dataset(config)
+    check_batch_size(config, data)
+    previous_determinism = torch.are_deterministic_algorithms_enabled()
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # cuBLAS needs it to be deterministic
+    set_determinism(config.deterministic)
+    tracker = _BestTracker(config, checkpoint_dir)
+    try:
+        loop = _Loop(config, data, control, record_steps)
+        control.outcome = yield from _run_epochs(loop, tracker)
+        return control.outcome
+    except GeneratorExit:
+        control.outcome = tracker.outcome(RunStatus.STOPPED, "training was closed by its caller")
+        raise
+    except Exception as exc:
+        control.outcome = tracker.outcome(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        set_determinism(previous_determinism)
+
+
+def _run_epochs(loop: _Loop, tracker: "_BestTracker") -> Generator[EpochMetrics, None, Outcome]:
+    config = loop.config
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        result = loop.train_epoch(epoch)
+        if result.halt is not None:
+            return tracker.outcome(result.halt, result.reason)
+        val_loss, val_acc = loop.evaluate()
+        if not np.isfinite(val_loss):
+            return tracker.outcome(RunStatus.DIVERGED, f"validation loss became {val_loss} at epoch {epoch}")
+        decision = tracker.update(epoch, val_loss, val_acc, loop)
+        loop.monitor_history.append(val_loss if config.monitor == "val_loss" else val_acc)
+        yield EpochMetrics(
+            epoch=epoch, num_epochs=config.epochs, step=loop.step, train_loss=result.loss,
+            val_loss=val_loss, train_acc=result.acc, val_acc=val_acc, lr=loop.live.lr,
+            momentum=loop.live.momentum, weight_decay=loop.live.weight_decay, grad_clip=loop.live.grad_clip,
+            seconds=time.perf_counter() - start,
+            samples_per_s=loop.data.num_train / max(result.train_seconds, 1e-9),
+            is_best=decision.improved, best_epoch=tracker.best_epoch, early_stop_counter=decision.counter,
+            step_losses=result.step_losses, changes=result.changes)
+        if decision.stop_reason:
+            return tracker.outcome(RunStatus.FINISHED, f"early stopped after epoch {epoch}: {decision.stop_reason}")
+    return tracker.outcome(RunStatus.FINISHED, f"completed all {config.epochs} epochs")
+
+
+class _BestTracker:
+    """Early stopping plus the best epoch's metrics and checkpoint."""
+
+    def __init__(self, config: TrainConfig, checkpoint_dir: Path | str | None):
+        mode = "min" if config.monitor == "val_loss" else "max"
+        self.stopper = EarlyStopping(config.patience, mode, config.min_delta, config.monitor)
+        self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.best_epoch, self.best_val_acc, self.best_val_loss, self.epochs = 0, None, None, 0
+        self.checkpoint: str | None = None
+
+    def update(self, epoch: int, val_loss: float, val_acc: float, loop: _Loop):
+        self.epochs = epoch
+        decision = self.stopper.update(val_loss if loop.config.monitor == "val_loss" else val_acc)
+        if decision.improved:
+            self.best_epoch, self.best_val_acc, self.best_val_loss = epoch, val_acc, val_loss
+            if self.folder is not None:
+                meta = {"config": loop.config.to_dict(), "dataset": loop.data.info.to_dict(), "epoch": epoch,
+                        "val_loss": val_loss, "val_acc": val_acc}
+                self.checkpoint = str(save_checkpoint(self.folder, loop.model, meta))
+        return decision
+
+    def outcome(self, status: RunStatus, reason: str) -> Outcome:
+        return Outcome(status, reason, self.epochs, self.best_epoch, self.best_val_acc, self.best_val_loss,
+                       self.checkpoint)
