@@ -201,9 +201,12 @@ def make_spiral(n: int, noise: float, rng: np.random.Generator):
 
 
 def make_xor(n: int, noise: float, rng: np.random.Generator):
-    """Points in [-1, 1]^2 labelled by the sign of x*y; noise jitters the points after labelling."""
-    points = rng.uniform(-1.0, 1.0, (n, 2))
-    labels = (points[:, 0] * points[:, 1] > 0).astype(np.int64)
+    """Points in [-1, 1]^2, label 1 where x*y > 0 (half of each class); noise jitters them afterwards."""
+    labels = np.arange(n) % 2
+    magnitude = rng.uniform(0.0, 1.0, (n, 2))
+    sign_x = rng.choice([-1.0, 1.0], n)
+    sign_y = np.where(labels == 1, sign_x, -sign_x)
+    points = magnitude * np.stack([sign_x, sign_y], axis=1)
     return points + rng.normal(0.0, noise * 0.5, (n, 2)), labels
 
 

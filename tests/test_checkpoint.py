@@ -1,0 +1,78 @@
+import json
+import pickle
+
+import pytest
+import torch
+
+from core.checkpoint import atomic_write, load_model, read_checkpoint, save_checkpoint
+from core.config import TrainConfig
+from core.datasets import DatasetInfo
+from core.errors import CheckpointError
+from core.models import build_model
+
+INFO = DatasetInfo("digits", "image", tuple(map(str, range(10))), (1, 8, 8), (0.3,), (0.4,), "digits")
+
+
+def saved(tmp_path, config=TrainConfig(dataset="digits")):
+    model = build_model(config, INFO)
+    save_checkpoint(tmp_path, model, {"config": config.to_dict(), "dataset": INFO.to_dict(), "epoch": 1})
+    return model
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    model = saved(tmp_path)
+    loaded, meta = load_model(tmp_path)
+    x = torch.randn(4, 1, 8, 8)
+    assert torch.equal(model.eval()(x), loaded(x))
+    assert meta["epoch"] == 1 and len(meta["weights_sha256"]) == 64
+
+
+def test_flipped_byte_is_caught_by_checksum(tmp_path):
+    saved(tmp_path)
+    path = tmp_path / "best.safetensors"
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_model(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 7, b"garbage" * 10, pickle.dumps({"a": 1})])
+def test_malformed_weights_are_refused(tmp_path, content):
+    import hashlib
+
+    saved(tmp_path)
+    (tmp_path / "best.safetensors").write_bytes(content)
+    meta = json.loads((tmp_path / "best.json").read_text())
+    meta["weights_sha256"] = hashlib.sha256(content).hexdigest()
+    (tmp_path / "best.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        read_checkpoint(tmp_path)
+
+
+def test_wrong_architecture_lists_what_does_not_match(tmp_path):
+    saved(tmp_path, TrainConfig(dataset="digits", hidden=(32, 16)))
+    meta = json.loads((tmp_path / "best.json").read_text())
+    meta["config"]["hidden"] = [64]
+    (tmp_path / "best.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"unexpected \['5.bias', '5.weight'\]; wrong shapes \['1.weight \(32, 64\) != \(64, 64\)"):
+        load_model(tmp_path)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_model(tmp_path)
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "f.bin"
+    atomic_write(target, b"old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("core.checkpoint.os.replace", broken_replace)
+    with pytest.raises(OSError):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]

@@ -1,0 +1,72 @@
+"""The CLI as a user runs it: real processes, a real store under a temporary LAB_HOME."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_train_json_lines_then_runs_and_predict():
+    done = cli("train", "--dataset", "threshold", "--batch-size", "1", "--epochs", "10", "--json")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    epochs, final = lines[:-1], lines[-1]
+    assert [e["epoch"] for e in epochs] == list(range(1, 11))
+    for key in ("run_id", "epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "seconds",
+                "samples_per_s"):
+        assert key in epochs[0]
+    assert final["status"] == "finished" and final["checkpoint"].endswith("best.safetensors")
+    run_id = final["run_id"]
+    listed = [json.loads(line) for line in cli("runs", "--json").stdout.splitlines()]
+    assert [r["run_id"] for r in listed] == [run_id]
+    assert listed[0]["config"]["batch_size"] == 1 and listed[0]["status"] == "finished"
+    assert listed[0]["summary"]["best_val_acc"] == final["best_val_acc"]
+    high = json.loads(cli("predict", run_id, "24", "--json").stdout)
+    low = json.loads(cli("predict", run_id, "3.14", "--json").stdout)
+    assert (high["label"], low["label"]) == ("> 8", "<= 8")
+    assert set(high) == {"run_id", "label", "class_index", "probabilities"}
+    assert sum(high["probabilities"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["train", "--lr", "abc"], "lr: 'abc'"),
+    (["train", "--lr", "0"], "lr: '0'"),
+    (["train", "--lr", "1e-400"], "lr: '1e-400'"),
+    (["train", "--batch-size", "2.5"], "batch_size: '2.5'"),
+    (["train", "--batch-size", "0"], "batch_size: '0'"),
+    (["train", "--epochs", "0"], "epochs: '0'"),
+    (["train", "--batch-size", "100000"], "larger than the 1438 training samples"),
+    (["train", "--dataset", "nope"], "choose one of: threshold"),
+    (["train", "--dataset", "moons", "--model", "cnn"], "needs an image dataset"),
+    (["train", "--what", "1"], "unrecognized arguments"),
+    (["train", "--dataset", "mnist"], "MNIST/raw"),
+    (["predict", "zzzzzzzz", "1"], "no run 'zzzzzzzz'"),
+    (["predict", "../../etc", "1"], "no run"),
+    (["bogus"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line_and_creates_no_run(args, fragment, lab_home):
+    done = cli(*args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert cli("runs", "--json").stdout == ""
+
+
+def test_human_output_and_help():
+    done = cli("train", "--dataset", "moons", "--epochs", "2", "--num-samples", "200", "--name", "<b>x</b>")
+    assert done.returncode == 0, done.stderr
+    assert "epoch   2/2" in done.stdout and "finished" in done.stdout
+    assert "<b>x</b>" in cli("runs").stdout
+    help_text = cli("train", "--help").stdout
+    for flag in ("--batch-size", "--lr-table", "--grad-clip", "--width", "--dropout", "--hidden", "--device"):
+        assert flag in help_text

@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from core.config import TrainConfig
+from core.datasets import DatasetInfo
+from core.errors import DataError
+from core.models import build_model, count_parameters
+
+
+def info(kind, shape, classes=10):
+    return DatasetInfo("x", kind, tuple(map(str, range(classes))), shape, (), ())
+
+
+@pytest.mark.parametrize("model,kind,shape", [
+    ("mlp", "scalar", (1,)), ("mlp", "image", (1, 8, 8)), ("logreg", "point", (2,)),
+    ("cnn", "image", (1, 8, 8)), ("cnn", "image", (1, 28, 28)), ("cnn", "image", (3, 32, 32)),
+])
+def test_forward_shape(model, kind, shape):
+    net = build_model(TrainConfig(model=model), info(kind, shape))
+    assert net(torch.randn(5, *shape)).shape == (5, 10)
+
+
+def test_mlp_sizes_follow_hidden():
+    net = build_model(TrainConfig(hidden=(32, 16)), info("scalar", (1,), 2))
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(1, 32), (32, 16), (16, 2)]
+    assert count_parameters(net) == (1 * 32 + 32) + (32 * 16 + 16) + (16 * 2 + 2)
+
+
+def test_cnn_width_dropout_and_layout():
+    net = build_model(TrainConfig(model="cnn", width=16, dropout=0.3), info("image", (1, 28, 28)))
+    kinds = [type(m).__name__ for m in net]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Dropout2d",
+                     "AdaptiveMaxPool2d", "Flatten", "Linear", "ReLU", "Linear"]
+    assert net[0].out_channels == 16 and net[6].p == 0.3
+
+
+def test_cnn_refuses_non_images():
+    with pytest.raises(DataError, match="needs an image dataset"):
+        build_model(TrainConfig(model="cnn"), info("point", (2,)))
