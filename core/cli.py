@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Sequence
 
-from core.config import TrainConfig
+from core.config import ConfigError, TrainConfig
 
 EXIT_BAD_INPUT = 2
 
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--project")
     runs.add_argument("--json", action="store_true")
     commands.add_parser("datasets", help="list dataset and model names")
+    worker = commands.add_parser("worker", help="train runs queued from the dashboard")
+    worker.add_argument("--slots", type=int, default=2, help="runs trained at once [2]")
+    worker.add_argument("--parent-pid", type=int, help="exit when this process is no longer the parent")
     return parser
 
 
@@ -93,7 +96,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = Store()
     run_id = store.create_run(config.to_dict(), name=args.name, project=args.project, source="cli")
     out = JsonLines() if args.json else HumanLines(run_id, config)
-    outcome = yield_all(train_tracked(config, store, run_id, data=data, record_steps=False), out, run_id)
+    from core.worker import StoreControl
+
+    control = StoreControl(store, run_id)           # the dashboard can stop or adjust CLI runs too
+    outcome = yield_all(train_tracked(config, store, run_id, control=control, data=data, record_steps=False),
+                        out, run_id)
     out.final(run_id, outcome)
     return 0
 
@@ -172,5 +179,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "runs": cmd_runs, "datasets": cmd_datasets}
+def cmd_worker(args: argparse.Namespace) -> int:
+    from core.worker import main as serve
+
+    if args.slots < 1:
+        raise ConfigError(f"slots: {args.slots} is not allowed: at least 1 run must be able to train")
+    return serve(args.slots, args.parent_pid)
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "runs": cmd_runs, "datasets": cmd_datasets,
+            "worker": cmd_worker}
 

@@ -39,6 +39,7 @@ class TrainControl:
         self._paused = threading.Event()
         self._pending: dict[str, Any] = {}
         self.outcome = None
+        self.position: dict[str, int] = {}
 
     def stop(self, reason: str = "stopped by request") -> None:
         with self._lock:
@@ -69,6 +70,12 @@ class TrainControl:
         with self._lock:
             pending, self._pending = self._pending, {}
         return pending
+
+    def at_step(self, epoch: int, step_in_epoch: int, steps_per_epoch: int, step: int) -> None:
+        """Called by training before every optimizer step: note the position, then `poll()`."""
+        self.position = {"epoch": epoch, "step_in_epoch": step_in_epoch, "steps_per_epoch": steps_per_epoch,
+                         "step": step}
+        self.poll()
 
     def poll(self) -> None:
         """Called by training between steps; override to read commands from another source."""

@@ -58,7 +58,11 @@ class Predictor:
         return torch.softmax(self.model(batch.float()), dim=1)
 
     def predict(self, raw) -> Prediction:
-        probs = self.probabilities(prepare_input(self.info, raw))[0]
+        return self.predict_prepared(prepare_input(self.info, raw))
+
+    def predict_prepared(self, batch: torch.Tensor) -> Prediction:
+        """The prediction for a batch of one that is already normalised (e.g. a validation sample)."""
+        probs = self.probabilities(batch)[0]
         index = int(probs.argmax())
         return Prediction(self.info.class_names[index], index, tuple(float(p) for p in probs))
 

@@ -48,6 +48,7 @@ runs = Table(
     Column("created_at", Float, nullable=False),
     Column("ended_at", Float),
     Column("heartbeat_at", Float),
+    Column("progress", Text),                        # JSON: where training is inside an epoch
 )
 metrics = Table(
     "metrics", metadata,
@@ -71,6 +72,18 @@ events = Table(
     Column("wall_time", Float, nullable=False),
     Index("ix_events_run", "run_id"),
 )
+controls = Table(
+    "controls", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("command", String(16), nullable=False),   # stop, pause, resume, set
+    Column("data", Text, nullable=False),            # JSON
+    Column("created_at", Float, nullable=False),
+    Column("consumed_at", Float),
+    Index("ix_controls_run", "run_id", "consumed_at"),
+)
+
+CONTROL_COMMANDS = ("stop", "pause", "resume", "set")
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,8 @@ class RunRecord:
     source: str
     created_at: float
     ended_at: float | None
+    heartbeat_at: float | None = None
+    progress: dict | None = None
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "name": self.name, "project": self.project,
@@ -193,6 +208,54 @@ class Store:
             conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status.not_in(final))
                          .values(status=status.value, reason=reason, ended_at=time.time()))
 
+    def claim_queued(self) -> str | None:
+        """Atomically move the oldest queued run to running; its id, or None when none is queued."""
+        with self.engine.begin() as conn:
+            for row in conn.execute(select(runs.c.id).where(runs.c.status == RunStatus.QUEUED.value)
+                                    .order_by(runs.c.created_at).limit(5)):
+                claimed = conn.execute(update(runs).where(runs.c.id == row.id,
+                                                          runs.c.status == RunStatus.QUEUED.value)
+                                       .values(status=RunStatus.RUNNING.value, heartbeat_at=time.time()))
+                if claimed.rowcount == 1:
+                    return row.id
+        return None
+
+    def set_progress(self, run_id: str, progress: dict) -> None:
+        """Where training is (epoch, step of the epoch...); also refreshes the heartbeat."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id)
+                         .values(progress=json.dumps(progress), heartbeat_at=time.time()))
+
+    def send_control(self, run_id: str, command: str, data: dict | None = None) -> None:
+        """Ask a running run to stop, pause, resume, or `set` hyperparameters (read between steps)."""
+        if command not in CONTROL_COMMANDS:
+            raise ValueError(f"unknown control {command!r}; choose one of: {', '.join(CONTROL_COMMANDS)}")
+        with self.engine.begin() as conn:
+            conn.execute(insert(controls).values(run_id=run_id, command=command, data=json.dumps(data or {}),
+                                                 created_at=time.time()))
+
+    def take_controls(self, run_id: str) -> list[tuple[str, dict]]:
+        """The run's unread control rows, oldest first, marked as read in the same transaction."""
+        pending = (controls.c.run_id == run_id) & controls.c.consumed_at.is_(None)
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(controls).where(pending).order_by(controls.c.id)).fetchall()
+            if rows:
+                conn.execute(update(controls).where(controls.c.id.in_([r.id for r in rows]))
+                             .values(consumed_at=time.time()))
+        return [(r.command, json.loads(r.data)) for r in rows]
+
+    def mark_stale_as_crashed(self, max_silence_s: float) -> list[str]:
+        """Runs still 'running' whose heartbeat is older than `max_silence_s`: mark them crashed."""
+        cutoff = time.time() - max_silence_s
+        stale = (runs.c.status == RunStatus.RUNNING.value) & (runs.c.heartbeat_at < cutoff)
+        with self.engine.begin() as conn:
+            ids = [r.id for r in conn.execute(select(runs.c.id).where(stale))]
+            if ids:
+                conn.execute(update(runs).where(runs.c.id.in_(ids), stale).values(
+                    status=RunStatus.CRASHED.value, ended_at=time.time(),
+                    reason=f"no heartbeat for {max_silence_s:.0f} s: the training process died"))
+        return ids
+
     # -- reading ---------------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -241,4 +304,5 @@ def _number(value: Any) -> float | None:
 
 def _record(row) -> RunRecord:
     return RunRecord(row.id, row.name, row.project, RunStatus(row.status), row.reason,
-                     json.loads(row.config), json.loads(row.summary), row.source, row.created_at, row.ended_at)
+                     json.loads(row.config), json.loads(row.summary), row.source, row.created_at, row.ended_at,
+                     row.heartbeat_at, json.loads(row.progress) if row.progress else None)

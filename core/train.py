@@ -196,7 +196,7 @@ class _Loop:
         changes: list = []
         start = time.perf_counter()
         for i in range(self.steps_per_epoch):
-            self.control.poll()
+            self.control.at_step(epoch, i, self.steps_per_epoch, self.step)
             self.wait_while_paused()
             if self.control.stop_reason is not None:
                 return _EpochResult(0, 0, 0, (), tuple(changes), RunStatus.STOPPED, self.control.stop_reason)

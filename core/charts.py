@@ -1,0 +1,136 @@
+"""Chart data and figures for the dashboard, built from the store (plotly; no streamlit here).
+
+    frames = run_frames(store, run_id)      # epochs, steps, events as DataFrames
+    fig = metric_figure(frames, "loss")     # train/val loss per epoch, with live-change markers
+    text, fraction = progress_text(run, frames.epochs)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.tracker import RunRecord, Store
+
+EVENT_KINDS_DRAWN = ("change", "pause", "resume")
+
+
+@dataclass(frozen=True)
+class RunFrames:
+    epochs: pd.DataFrame     # one row per epoch: epoch, train_loss, val_loss, train_acc, val_acc, lr, step...
+    steps: pd.DataFrame      # step, loss
+    events: pd.DataFrame     # kind, step, epoch, label
+
+
+def run_frames(store: Store, run_id: str) -> RunFrames:
+    rows = store.metric_rows(run_id)
+    epoch_rows = [r for r in rows if r["epoch"] is not None and r["key"] not in ("step_loss", "epoch")]
+    epochs = pd.DataFrame(columns=["epoch", "step"])
+    if epoch_rows:
+        frame = pd.DataFrame(epoch_rows)
+        epochs = frame.pivot_table(index="epoch", columns="key", values="value", aggfunc="last").reset_index()
+        epochs["step"] = frame.groupby("epoch")["step"].max().values
+        epochs = epochs.rename_axis(columns=None)
+    steps = pd.DataFrame([{"step": r["step"], "loss": r["value"]} for r in rows if r["key"] == "step_loss"],
+                         columns=["step", "loss"])
+    return RunFrames(epochs, steps, event_frame(store.event_rows(run_id)))
+
+
+def event_frame(rows: list[dict]) -> pd.DataFrame:
+    drawn = [{"kind": r["kind"], "step": r["step"], "epoch": r["epoch"], "label": event_label(r)}
+             for r in rows if r["kind"] in EVENT_KINDS_DRAWN]
+    return pd.DataFrame(drawn, columns=["kind", "step", "epoch", "label"])
+
+
+def event_label(row: dict) -> str:
+    if row["kind"] == "change":
+        return f"{row['data']['field']} -> {row['data']['value']}"
+    return row["kind"]
+
+
+def metric_figure(frames: RunFrames, metric: str) -> go.Figure:
+    """Train and validation `metric` ("loss" or "acc") per epoch; live changes as dotted lines."""
+    fig = go.Figure()
+    for split, dash in (("train", "solid"), ("val", "dot")):
+        column = f"{split}_{metric}"
+        if column in frames.epochs:
+            fig.add_scatter(x=frames.epochs["epoch"], y=frames.epochs[column], mode="lines+markers",
+                            name=column, line={"dash": dash})
+    add_event_markers(fig, frames, x_of=lambda step, epoch: epoch_position(frames.epochs, step, epoch))
+    title = "Loss" if metric == "loss" else "Accuracy"
+    fig.update_layout(title=title, xaxis_title="epoch", height=320, margin={"t": 40, "b": 30})
+    return fig
+
+
+def step_figure(frames: RunFrames) -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=frames.steps["step"], y=frames.steps["loss"], mode="lines", name="loss per step")
+    add_event_markers(fig, frames, x_of=lambda step, epoch: step)
+    fig.update_layout(title="Training loss per step", xaxis_title="step", height=320, margin={"t": 40, "b": 30})
+    return fig
+
+
+def lr_figure(frames: RunFrames) -> go.Figure:
+    fig = go.Figure()
+    if "lr" in frames.epochs:
+        fig.add_scatter(x=frames.epochs["epoch"], y=frames.epochs["lr"], mode="lines+markers", name="lr")
+    fig.update_layout(title="Learning rate", xaxis_title="epoch", yaxis_type="log", height=320,
+                      margin={"t": 40, "b": 30})
+    return fig
+
+
+def epoch_position(epochs: pd.DataFrame, step: int | None, epoch: int | None) -> float | None:
+    """Where a step falls on an epoch axis: epoch e spans (e-1, e]; interpolated by step."""
+    if step is None or epochs.empty or "step" not in epochs:
+        return epoch
+    ends = np.concatenate([[0], epochs["step"].to_numpy(dtype=float)])
+    marks = np.concatenate([[0], epochs["epoch"].to_numpy(dtype=float)])
+    return float(np.interp(step, ends, marks))
+
+
+def add_event_markers(fig: go.Figure, frames: RunFrames, x_of) -> None:
+    for row in frames.events.itertuples():
+        x = x_of(row.step, row.epoch)
+        if x is not None:
+            fig.add_vline(x=x, line_dash="dash", line_color="grey", annotation_text=row.label,
+                          annotation_position="top left")
+
+
+def progress_text(run: RunRecord, epochs: pd.DataFrame, now: float | None = None) -> tuple[str, float]:
+    """('epoch 3/20, step 5/23, about 12 s left', fraction done) for a running run."""
+    num_epochs = int(run.config.get("epochs", 1))
+    position = run.progress or {}
+    done_epochs = len(epochs)
+    steps_per_epoch = max(1, position.get("steps_per_epoch", 1))
+    in_epoch = position.get("step_in_epoch", 0) if position.get("epoch", 0) > done_epochs else 0
+    fraction = min(1.0, (done_epochs + in_epoch / steps_per_epoch) / num_epochs)
+    elapsed = (now or time.time()) - run.created_at
+    eta = f", about {elapsed * (1 - fraction) / fraction:.0f} s left" if fraction > 0 else ""
+    paused = " (paused)" if position.get("paused") else ""
+    text = f"epoch {min(done_epochs + 1, num_epochs)}/{num_epochs}, step {in_epoch}/{steps_per_epoch}{eta}{paused}"
+    return text, fraction
+
+
+def dataset_preview(config, count: int = 24) -> tuple[str, object]:
+    """("images", [(uint8 array, label)]) for image sets, or ("points", DataFrame x, y, label) for the
+    rest (y is 0 for the 1-D threshold toy); values are shown as the user would see them, unnormalised."""
+    from core.datasets import load_dataset
+
+    data = load_dataset(config)
+    info = data.info
+    if info.kind == "image":
+        mean = np.asarray(info.mean).reshape(-1, 1, 1)
+        std = np.asarray(info.std).reshape(-1, 1, 1)
+        samples = []
+        for x, y in zip(data.train_x[:count].numpy(), data.train_y[:count].tolist()):
+            pixels = np.clip((x * std + mean) * 255 + 0.5, 0, 255).astype(np.uint8)
+            samples.append((pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0), info.class_names[y]))
+        return "images", samples
+    raw = data.train_x.numpy() * np.asarray(info.std) + np.asarray(info.mean)
+    labels = [info.class_names[y] for y in data.train_y.tolist()]
+    second = raw[:, 1] if raw.shape[1] > 1 else np.zeros(len(raw))
+    return "points", pd.DataFrame({"x": raw[:, 0], "y": second, "label": labels})

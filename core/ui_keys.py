@@ -1,0 +1,11 @@
+"""Session-state keys used by the pages, in one place. Values stored under them are ids and plain dicts.
+
+Editable config lives under FORM_VALUES (not a widget key), so it survives switching pages.
+"""
+
+FORM_VALUES = "train_form_values"        # dict: field -> text/bool, the Train form's content
+ACTIVE_RUN = "train_active_run"          # run id this browser session is watching on the Train page
+LIVE_RUN = "train_live_run"              # run id the live fragment saw running (to rerun the app once it ends)
+PENDING_START = "train_pending_start"    # dict: config + name waiting for "start another?" confirmation
+LAST_START = "train_last_start"          # [config json, time] of the last start, to absorb double clicks
+PREDICT_RUN = "predict_run"              # run id chosen on the Predict page

@@ -1,0 +1,206 @@
+"""Training jobs for the dashboard: queued runs in the store, trained by a warm worker process.
+
+    run_id = submit(config)            # validates, then records a queued run (the page calls this)
+    python -m core worker              # the supervisor: claims queued runs, trains each in a child
+
+The supervisor imports torch and the training code once, loads the default dataset, and then forks
+one child per claimed run, so a run starts training within a fraction of a second instead of paying
+the 4-7 s a new Python process spends importing torch. Each child is its own process: killing it
+loses only the epoch in progress, and the supervisor marks its run `crashed` when it exits without
+finishing it. At most `slots` children train at once; further runs wait as `queued`.
+
+Live controls (stop, pause, resume, lr/momentum/weight decay/grad clip) travel through the store:
+`StoreControl` reads them between steps and writes the run's progress and heartbeat.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+from core.config import TrainConfig
+from core.control import TrainControl
+from core.status import RunStatus
+from core.tracker import Store
+
+POLL_S = 0.1                 # how often the supervisor looks for queued runs
+CONTROL_INTERVAL_S = 0.25    # how often a training child reads controls and writes progress
+HEARTBEAT_TIMEOUT_S = 60.0   # a running run silent this long is marked crashed at supervisor start
+RESPAWN_S = 5.0              # the app starts a supervisor again at most this often
+_threads = {"train": 0}      # torch threads children train with (set by warm_up)
+
+
+class StoreControl(TrainControl):
+    """A TrainControl fed by the store's control rows; writes progress as the heartbeat."""
+
+    def __init__(self, store: Store, run_id: str, interval_s: float = CONTROL_INTERVAL_S) -> None:
+        super().__init__()
+        self.store, self.run_id, self.interval_s = store, run_id, interval_s
+        self._last = 0.0
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval_s:
+            return
+        self._last = now
+        for command, data in self.store.take_controls(self.run_id):
+            self.apply(command, data)
+        self.store.set_progress(self.run_id, {**self.position, "paused": self.paused})
+
+    def apply(self, command: str, data: dict) -> None:
+        step, epoch = self.position.get("step"), self.position.get("epoch")
+        if command == "stop":
+            self.stop(data.get("reason") or "stopped from the dashboard")
+        elif command in ("pause", "resume"):
+            self.pause() if command == "pause" else self.resume()
+            self.store.log_event(self.run_id, command, {}, step=step, epoch=epoch)
+        elif command == "set":
+            try:
+                self.set(**data)
+            except ValueError as exc:
+                self.store.log_event(self.run_id, "rejected", {"change": data, "error": str(exc)}, step=step,
+                                     epoch=epoch)
+
+
+def submit(config: TrainConfig, *, store: Store | None = None, name: str | None = None,
+           project: str = "default", source: str = "app") -> str:
+    """Check `config` against its dataset, then record it as a queued run; returns the run id."""
+    from core.runs import prepare_data
+
+    prepare_data(config)                     # raises a user error before any run exists
+    store = store or Store()
+    return store.create_run(config.to_dict(), name=name, project=project, source=source,
+                            status=RunStatus.QUEUED)
+
+
+def run_job(run_id: str) -> None:
+    """Train one claimed run to its end (in a child process)."""
+    from core.errors import USER_ERRORS
+    from core.runs import prepare_data, train_tracked
+
+    import torch
+
+    torch.set_num_threads(_threads["train"] or torch.get_num_threads())
+    store = Store()
+    try:
+        config = TrainConfig.from_dict(store.get_run(run_id).config)
+        data = prepare_data(config)
+    except USER_ERRORS as exc:
+        store.finish_run(run_id, RunStatus.FAILED, str(exc))
+        return
+    for _ in train_tracked(config, store, run_id, control=StoreControl(store, run_id), data=data):
+        pass
+
+
+def warm_up() -> None:
+    """Import what training needs and load the default dataset, without starting compute threads
+    (the children are forked from this process, and OpenMP thread pools do not survive a fork)."""
+    import torch
+
+    _threads["train"] = torch.get_num_threads()
+    torch.set_num_threads(1)
+    from core.datasets import load_dataset
+    from core.runs import train_tracked  # noqa: F401  (imports the training stack)
+
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], fused=True)   # imports torch._dynamo
+    load_dataset(TrainConfig())
+
+
+class Supervisor:
+    """Claims queued runs and trains each in a forked child, at most `slots` at a time."""
+
+    def __init__(self, slots: int = 2, parent_pid: int | None = None) -> None:
+        self.slots, self.parent_pid = slots, parent_pid
+        self.store = Store()
+        self.children: dict[str, multiprocessing.Process] = {}
+        self.context = multiprocessing.get_context("fork")
+
+    def reap(self) -> None:
+        for run_id, child in list(self.children.items()):
+            if child.is_alive():
+                continue
+            child.join()
+            del self.children[run_id]
+            if child.exitcode != 0:
+                self.store.finish_run(run_id, RunStatus.CRASHED,
+                                      f"the training process exited with code {child.exitcode}")
+
+    def start_next(self) -> bool:
+        if len(self.children) >= self.slots:
+            return False
+        run_id = self.store.claim_queued()
+        if run_id is None:
+            return False
+        child = self.context.Process(target=run_job, args=(run_id,), name=f"train-{run_id}", daemon=True)
+        child.start()
+        self.children[run_id] = child
+        return True
+
+    def parent_alive(self) -> bool:
+        return self.parent_pid is None or os.getppid() == self.parent_pid
+
+    def serve(self) -> None:
+        self.store.mark_stale_as_crashed(HEARTBEAT_TIMEOUT_S)
+        while self.parent_alive():
+            self.reap()
+            if not self.start_next():
+                time.sleep(POLL_S)
+        for child in self.children.values():
+            child.terminate()
+
+
+class WorkerProcess:
+    """The app's handle on its supervisor process: started on first use, restarted if it died."""
+
+    def __init__(self, slots: int = 2) -> None:
+        self.slots = slots
+        self.process = None
+        self._last_start = 0.0
+
+    def ensure_running(self) -> None:
+        import subprocess
+        import sys
+
+        if self.process is not None and self.process.poll() is None:
+            return
+        if time.monotonic() - self._last_start < RESPAWN_S and self.process is not None:
+            return
+        self._last_start = time.monotonic()
+        log = Store().home / "worker.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "core", "worker", "--slots", str(self.slots), "--parent-pid",
+                 str(os.getpid())], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=Path(__file__).resolve().parents[1])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def hold_lock(path: Path):
+    """An exclusive lock file so that one supervisor serves a lab folder; None when already held."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def main(slots: int, parent_pid: int | None) -> int:
+    lock = hold_lock(Store().home / "worker.lock")
+    if lock is None:
+        return 0                             # another supervisor already serves this lab
+    warm_up()
+    Supervisor(slots, parent_pid).serve()
+    return 0

@@ -1,0 +1,138 @@
+"""Predict: play with a trained model, and see which validation cases it gets right and wrong."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core import ui_keys as keys
+from core.analysis import (canvas_to_image, confusion_matrix, decision_grid, pick_cases, probability_curve,
+                           raw_points, sample_images, validation_cases, validation_data)
+from core.errors import USER_ERRORS
+from core.predict import Predictor
+from core.tracker import Store
+from core.uploads import read_upload
+
+st.set_page_config(page_title="Predict · Torch Lab", layout="wide")
+
+
+@st.cache_resource(max_entries=8)
+def load_predictor(run_id: str, url: str) -> Predictor:
+    return Predictor.from_run(run_id, Store(url))
+
+
+def show_probabilities(predictor: Predictor, raw, top_k: int = 5, prepared: bool = False) -> None:
+    try:
+        prediction = predictor.predict_prepared(raw) if prepared else predictor.predict(raw)
+    except USER_ERRORS as exc:
+        st.error(str(exc))
+        return
+    st.metric("Prediction", prediction.label, f"{max(prediction.probabilities):.1%} confident")
+    order = np.argsort(prediction.probabilities)[::-1][:top_k]
+    names = predictor.info.class_names
+    st.bar_chart({"probability": {names[i]: prediction.probabilities[i] for i in order}}, horizontal=True,
+                 height=40 * len(order) + 60)
+
+
+def scalar_playground(predictor: Predictor, data) -> None:
+    value = st.text_input("A number", "24")
+    show_probabilities(predictor, value)
+    curve = probability_curve(predictor, -10, 30)
+    fig = go.Figure()
+    fig.add_scatter(x=curve["x"], y=curve[predictor.info.class_names[1]], name=f"P({predictor.info.class_names[1]})")
+    raw, labels = raw_points(data)
+    fig.add_scatter(x=raw[:, 0], y=labels, mode="markers", name="training points")
+    fig.update_layout(xaxis_title="x", yaxis_title="probability", height=350)
+    st.plotly_chart(fig)
+
+
+def point_playground(predictor: Predictor, data) -> None:
+    xs, ys, grid = decision_grid(predictor, data)
+    raw, labels = raw_points(data)
+    x = st.slider("x", float(xs[0]), float(xs[-1]), float(np.mean(xs)))
+    y = st.slider("y", float(ys[0]), float(ys[-1]), float(np.mean(ys)))
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=grid, colorscale="RdBu", opacity=0.6, showscale=False))
+    fig.add_scatter(x=raw[:, 0], y=raw[:, 1], mode="markers", marker={"color": labels, "size": 5},
+                    name="training points")
+    fig.add_scatter(x=[x], y=[y], mode="markers", marker={"size": 14, "symbol": "x"}, name="your point")
+    fig.update_layout(height=420, title="Decision boundary: click a point or use the sliders")
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="boundary")
+    picked = (event or {}).get("selection", {}).get("points", [])
+    if picked:
+        x, y = picked[0]["x"], picked[0]["y"]
+    st.caption(f"Point ({x:.3f}, {y:.3f})")
+    show_probabilities(predictor, (x, y))
+
+
+def image_playground(predictor: Predictor, data) -> None:
+    draw, upload, sample = st.tabs(["Draw", "Upload", "Validation sample"])
+    with draw:
+        from streamlit_drawable_canvas import st_canvas
+
+        canvas = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#FFFFFF", height=280, return_image_data=True,
+                           width=280, drawing_mode="freedraw")
+        if canvas.image_data is not None and canvas.image_data[..., 3].any():
+            image = canvas_to_image(canvas.image_data)
+            show_probabilities(predictor, image)
+    with upload:
+        file = st.file_uploader("An image", type=None, key="upload")
+        if file is not None:
+            try:
+                image = read_upload(file.getvalue())
+            except USER_ERRORS as exc:
+                st.error(str(exc))
+            else:
+                st.image(image, width=140)
+                show_probabilities(predictor, image)
+    with sample:
+        index = st.number_input("Validation sample", 0, int(data.val_y.shape[0]) - 1, 0)
+        st.image(sample_images(data, [index]), width=140, caption=f"label {data.info.class_names[int(data.val_y[index])]}")
+        show_probabilities(predictor, data.val_x[index:index + 1], prepared=True)
+
+
+def case_view(predictor: Predictor, data) -> None:
+    st.subheader("Good and bad cases")
+    cases = validation_cases(predictor, data)
+    matrix = confusion_matrix(cases, predictor.info.class_names)
+    st.caption(f"{cases['correct'].mean():.2%} of {len(cases)} validation samples right. "
+               "Click a cell to see its cases.")
+    fig = go.Figure(go.Heatmap(z=matrix.values, x=list(matrix.columns), y=list(matrix.index), text=matrix.values,
+                               texttemplate="%{text}", colorscale="Blues"))
+    fig.update_layout(xaxis_title="prediction", yaxis_title="true label", height=420, yaxis_autorange="reversed")
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="confusion")
+    picked = (event or {}).get("selection", {}).get("points", [])
+    label = st.selectbox("True label", ["all", *predictor.info.class_names])
+    label = None if label == "all" else label
+    prediction = None
+    if picked:
+        label, prediction = str(picked[0]["y"]), str(picked[0]["x"])
+        st.caption(f"Cell: true {label}, predicted {prediction}")
+    for title, correct in (("Correct", True), ("Wrong", False)):
+        chosen = pick_cases(cases, correct, label, prediction)
+        st.markdown(f"**{title}** ({len(chosen)} shown)")
+        if data.info.kind == "image" and len(chosen):
+            captions = [f"{r.label}→{r.prediction} {r.confidence:.0%}" for r in chosen.itertuples()]
+            st.image(sample_images(data, chosen["index"]), caption=captions, width=72)
+        else:
+            st.dataframe(chosen, hide_index=True, height=200)
+
+
+st.title("Predict")
+store = Store()
+candidates = [r for r in store.list_runs(limit=200) if r.summary.get("checkpoint")]
+if not candidates:
+    st.info("No run has a checkpoint yet. Train one on the Train page first.")
+    st.stop()
+ids = [r.run_id for r in candidates]
+chosen = st.session_state.get(keys.PREDICT_RUN)
+labels = {r.run_id: f"{r.run_id} · {r.name} · {r.config.get('dataset')}/{r.config.get('model')}" for r in candidates}
+run_id = st.selectbox("Run", ids, index=ids.index(chosen) if chosen in ids else 0, format_func=labels.get)
+st.session_state[keys.PREDICT_RUN] = run_id
+try:
+    predictor = load_predictor(run_id, store.url)
+    data = validation_data(predictor)
+except USER_ERRORS as exc:
+    st.error(f"Cannot load run {run_id}: {exc}")
+    st.stop()
+playground = {"scalar": scalar_playground, "point": point_playground, "image": image_playground}
+playground[predictor.info.kind](predictor, data)
+case_view(predictor, data)
