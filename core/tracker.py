@@ -19,6 +19,7 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -121,6 +122,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def shared_store(url: str | None = None) -> "Store":
+    """One Store per URL for the whole process (pages call this on every rerun)."""
+    return _store_for(url or default_url())
+
+
+@lru_cache(maxsize=8)
+def _store_for(url: str) -> "Store":
+    return Store(url)
 
 
 def new_run_id() -> str:

@@ -19,6 +19,7 @@ import fcntl
 import multiprocessing
 import os
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from core.config import TrainConfig
@@ -175,12 +176,33 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "core", "worker", "--slots", str(self.slots), "--parent-pid",
                  str(os.getpid())], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=Path(__file__).resolve().parents[1])
+                cwd=Path(__file__).resolve().parents[1], env=worker_environment())
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+def ensure_worker(slots: int = 2) -> WorkerProcess:
+    """Start (or restart) this process' supervisor for the current store; pages call it on load so
+    that the worker is warm by the time someone clicks Start."""
+    from core.tracker import default_url
+
+    worker = _worker_for(default_url(), slots)
+    worker.ensure_running()
+    return worker
+
+
+@lru_cache(maxsize=8)
+def _worker_for(url: str, slots: int) -> WorkerProcess:
+    return WorkerProcess(slots)
+
+
+def worker_environment() -> dict:
+    """The supervisor's environment: idle OpenMP threads sleep instead of spinning, so that training
+    does not fight the app server (and other runs) for the cores."""
+    return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
 def hold_lock(path: Path):

@@ -11,25 +11,15 @@ from core.control import validate_live_change
 from core.errors import USER_ERRORS
 from core.formspec import FORM_GROUPS, config_from_form, default_form_values
 from core.status import RunStatus
-from core.tracker import Store, default_url
-from core.worker import WorkerProcess, submit
+from core.tracker import Store, shared_store
+from core.worker import ensure_worker, submit
 
 st.set_page_config(page_title="Train · Torch Lab", layout="wide")
 DOUBLE_CLICK_S = 3.0
 
 
-@st.cache_resource
-def store_for(url: str) -> Store:
-    return Store(url)
-
-
-@st.cache_resource
-def worker_for(url: str) -> WorkerProcess:
-    return WorkerProcess()
-
-
 def get_store() -> Store:
-    return store_for(default_url())
+    return shared_store()
 
 
 def config_form(values: dict) -> tuple[bool, str]:
@@ -162,7 +152,7 @@ def live_view(run_id: str) -> None:
 
 
 st.title("Train")
-worker_for(default_url()).ensure_running()
+ensure_worker()
 values = st.session_state.setdefault(keys.FORM_VALUES, default_form_values())
 submitted, run_name = config_form(values)
 show_preview(values)

@@ -9,7 +9,7 @@ from core.analysis import (canvas_to_image, confusion_matrix, decision_grid, pic
                            raw_points, sample_images, validation_cases, validation_data)
 from core.errors import USER_ERRORS
 from core.predict import Predictor
-from core.tracker import Store
+from core.tracker import shared_store
 from core.uploads import read_upload
 
 st.set_page_config(page_title="Predict · Torch Lab", layout="wide")
@@ -17,7 +17,7 @@ st.set_page_config(page_title="Predict · Torch Lab", layout="wide")
 
 @st.cache_resource(max_entries=8)
 def load_predictor(run_id: str, url: str) -> Predictor:
-    return Predictor.from_run(run_id, Store(url))
+    return Predictor.from_run(run_id, shared_store(url))
 
 
 def show_probabilities(predictor: Predictor, raw, top_k: int = 5, prepared: bool = False) -> None:
@@ -117,7 +117,7 @@ def case_view(predictor: Predictor, data) -> None:
 
 
 st.title("Predict")
-store = Store()
+store = shared_store()
 candidates = [r for r in store.list_runs(limit=200) if r.summary.get("checkpoint")]
 if not candidates:
     st.info("No run has a checkpoint yet. Train one on the Train page first.")

@@ -1,0 +1,117 @@
+"""One real-browser test: the app served by `streamlit run`, driven by Playwright in Debian's chromium.
+
+Starts the server on 127.0.0.1 with a temporary LAB_HOME, clicks Start with the defaults, waits for
+the loss chart to show 3 epochs, draws a stroke on the Predict canvas and waits for probabilities.
+Screenshots go to the test's tmp dir (and to docs/screenshots when UPDATE_SCREENSHOTS=1).
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, lab_home):
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LAB_HOME": str(lab_home)},
+        start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200, 60)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)         # the server and the worker it started
+        process.wait(timeout=30)
+        log.close()
+
+
+def wait_for(check, seconds: float):
+    deadline = time.time() + seconds
+    while True:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.3)
+
+
+def chart_points(page, title: str) -> int:
+    """Points in the first trace of the plotly chart with this title (0 when absent)."""
+    return page.evaluate("""(title) => {
+        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+            const t = String((gd.layout && gd.layout.title && gd.layout.title.text) || '');
+            const full = gd._fullData || [];
+            if (t.replace(/<[^>]*>/g, '') === title && full.length && full[0].x) return full[0].x.length;
+        }
+        return 0;
+    }""", title)
+
+
+def draw_stroke(page) -> None:
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 16):
+        page.mouse.move(x + i, y + i * box["height"] * 0.04)
+    page.mouse.up()
+
+
+def test_train_then_draw_and_predict(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{server}/Train")
+        page.get_by_role("button", name="Start").click(timeout=60_000)
+        wait_for(lambda: chart_points(page, "Loss") >= 3, 120)
+        page.screenshot(path=shots / "train.png", full_page=True)
+        page.get_by_text("Why it ended").wait_for(timeout=120_000)
+        page.goto(f"{server}/Predict")
+        draw_stroke(page)
+        page.get_by_text("Prediction").first.wait_for(timeout=60_000)
+        assert page.get_by_text("confident").count() >= 1
+        page.screenshot(path=shots / "predict.png", full_page=True)
+        page.goto(server)
+        page.get_by_text("Latest runs").wait_for(timeout=30_000)
+        page.screenshot(path=shots / "home.png", full_page=True)
+        browser.close()
+    assert all((shots / f"{name}.png").stat().st_size > 10_000 for name in ("train", "predict", "home"))
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        target = REPO / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        for shot in shots.iterdir():
+            shutil.copy(shot, target / shot.name)
