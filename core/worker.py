@@ -104,7 +104,7 @@ def warm_up() -> None:
     _threads["train"] = torch.get_num_threads()
     torch.set_num_threads(1)
     from core.datasets import load_dataset
-    from core.runs import train_tracked  # noqa: F401  (imports the training stack)
+    import core.runs  # noqa: F401  (imports the training stack)
 
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], fused=True)   # imports torch._dynamo
     load_dataset(TrainConfig())

@@ -27,12 +27,12 @@ def test_decompression_bomb_is_refused_from_the_header():
     data[16:24] = (100_000).to_bytes(4, "big") * 2
     data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")     # a valid IHDR checksum
     assert len(data) < 1000
-    with pytest.raises(InputError, match=f"limit is {MAX_PIXELS:,}"):
+    with pytest.raises(InputError, match=f"10000000000 pixels.*at most {MAX_PIXELS / 1e6:g} megapixels"):
         read_upload(bytes(data))
 
 
-@pytest.mark.parametrize("data,fragment", [(b"", "empty"), (os.urandom(2048), "not a readable image"),
-                                           (b"MZ\x90\x00" + bytes(500), "not a readable image")])
+@pytest.mark.parametrize("data,fragment", [(b"", "empty"), (os.urandom(2048), "not a known image format"),
+                                           (b"MZ\x90\x00" + bytes(500), "not a known image format")])
 def test_junk_is_refused_with_one_line(data, fragment):
     with pytest.raises(InputError, match=fragment) as info:
         read_upload(data)

@@ -1,0 +1,314 @@
+"""core.transforms against torchvision as the oracle, plus the Transforms page through AppTest."""
+
+import io
+import json
+import math
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+from torchvision import transforms as T
+from torchvision.utils import save_image
+
+from core import transforms as tf
+from core.uploads import fit_for_preview
+from tests.conftest import REPO
+
+PAGE = str(REPO / "pages" / "3_Transforms.py")
+S = tf.new_step
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return tf.load_sample_photo()
+
+
+# Each case: our plain-data pipeline and the same pipeline written directly with torchvision.
+CASES = {
+    "pil-crops-jitter-erase": (
+        [S("RandomResizedCrop", size=[60, 80]), S("RandomHorizontalFlip"), S("ColorJitter"), S("ToTensor"),
+         S("RandomErasing", p=1.0)],
+        lambda: [T.RandomResizedCrop((60, 80)), T.RandomHorizontalFlip(), T.ColorJitter(0.4, 0.4, 0.4, 0.1),
+                 T.ToTensor(), T.RandomErasing(p=1.0)]),
+    "rotate-crop-blur-pil-out": (
+        [S("RandomRotation", degrees=45.0, expand=True), S("RandomCrop", size=100, padding=4),
+         S("GaussianBlur", kernel_size=7, sigma=[0.5, 3.0])],
+        lambda: [T.RandomRotation(45, expand=True), T.RandomCrop(100, padding=4), T.GaussianBlur(7, (0.5, 3.0))]),
+    "gray-normalize-erase": (
+        [S("Grayscale", num_output_channels=3), S("ToTensor"), S("RandomVerticalFlip"), S("Normalize"),
+         S("RandomErasing", p=0.7, scale=[0.1, 0.4])],
+        lambda: [T.Grayscale(3), T.ToTensor(), T.RandomVerticalFlip(),
+                 T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), T.RandomErasing(0.7, (0.1, 0.4))]),
+    "tensor-ops-then-pil": (
+        [S("ToTensor"), S("RandomResizedCrop", size=32, scale=[0.2, 0.9]), S("ColorJitter", hue=0.3),
+         S("ToPILImage"), S("RandomRotation", degrees=10.0, interpolation="bilinear")],
+        lambda: [T.ToTensor(), T.RandomResizedCrop(32, scale=(0.2, 0.9)), T.ColorJitter(0.4, 0.4, 0.4, 0.3),
+                 T.ToPILImage(), T.RandomRotation(10, interpolation=T.InterpolationMode.BILINEAR)]),
+}
+
+
+def same_image(a, b) -> bool:
+    if isinstance(a, Image.Image):
+        return isinstance(b, Image.Image) and (a.mode, a.size, a.tobytes()) == (b.mode, b.size, b.tobytes())
+    return torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345])
+@pytest.mark.parametrize("case", CASES)
+def test_seeded_run_is_exactly_torchvision_compose(photo, case, seed):
+    steps, reference = CASES[case]
+    torch.manual_seed(seed)
+    expected = T.Compose(reference())(photo)
+    assert same_image(tf.run_pipeline(photo, steps, seed).stages[-1].output, expected)
+
+
+def test_other_seeds_give_other_outputs_and_the_global_rng_is_untouched(photo):
+    steps = CASES["pil-crops-jitter-erase"][0]
+    outputs = [tf.run_pipeline(photo, steps, seed).stages[-1].output for seed in (0, 1, 2)]
+    assert not torch.equal(outputs[0], outputs[1]) and not torch.equal(outputs[1], outputs[2])
+    torch.manual_seed(99)
+    expected = torch.rand(3)
+    torch.manual_seed(99)
+    tf.run_pipeline(photo, steps, 5)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_every_registered_step_builds_its_torchvision_class():
+    for name in tf.STEP_SPECS:
+        assert type(tf.build_transform(S(name))) is getattr(T, name)
+    assert {"ToTensor", "Normalize", "Resize", "CenterCrop", "RandomCrop", "RandomResizedCrop", "RandomHorizontalFlip",
+            "RandomRotation", "ColorJitter", "Grayscale", "GaussianBlur", "RandomErasing"} <= set(tf.STEP_SPECS)
+    assert S("Normalize")["params"] == {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def test_pipelines_are_plain_json_data():
+    steps = tf.default_pipeline()
+    assert json.loads(json.dumps(steps)) == steps == tf.validate_pipeline(steps)
+
+
+@pytest.mark.parametrize("case", ["pil-crops-jitter-erase", "rotate-crop-blur-pil-out", "tensor-ops-then-pil"])
+def test_generated_code_builds_a_pipeline_with_identical_output(photo, case):
+    steps = CASES[case][0]
+    code = tf.render_code(steps, seed=7)
+    assert "transforms.Compose([" in code and "torch.manual_seed(7)" in code
+    namespace = {"image": photo}
+    exec(code, namespace)  # noqa: S102 - our own generated source
+    assert same_image(namespace["output"], tf.run_pipeline(photo, steps, 7).stages[-1].output)
+
+
+def test_rounding_and_truncation_on_hand_computed_values():
+    x = torch.tensor([0.0, 0.5, 0.999, 1.0, 0.1, -0.2, 1.7])
+    # 0.5*255 = 127.5 -> 128 / 127; 0.999*255 = 254.745 -> 255 / 254; 0.1*255 = 25.5 -> 26 / 25; clamped ends
+    assert tf.to_uint8_rounded(x).tolist() == [0, 128, 255, 255, 26, 0, 255]
+    assert tf.to_uint8_truncated(x).tolist() == [0, 127, 254, 255, 25, 0, 255]
+    cmp = tf.compare_rounding(x.view(1, 1, 7))
+    assert (cmp.num_different, cmp.num_values, cmp.max_difference) == (3, 7, 1)
+    assert cmp.mask.view(-1).tolist() == [0, 255, 255, 0, 255, 0, 0]
+
+
+def test_rounding_matches_save_image_and_truncation_matches_to_pil_image():
+    x = torch.rand(3, 5, 7, generator=torch.Generator().manual_seed(0))
+    buffer = io.BytesIO()
+    save_image(x, buffer, format="PNG")
+    saved = np.asarray(Image.open(buffer))
+    assert np.array_equal(saved, tf.to_uint8_rounded(x).permute(1, 2, 0).numpy())
+    assert np.array_equal(np.asarray(T.ToPILImage()(x)), tf.to_uint8_truncated(x).permute(1, 2, 0).numpy())
+    assert tf.compare_rounding(x).num_different > 0
+
+
+def test_rounding_source_undoes_a_final_normalize(photo):
+    result = tf.run_pipeline(photo, [S("Resize", size=50), S("ToTensor"), S("Normalize")], 0)
+    x, where = tf.rounding_source(result)
+    assert "undone" in where and torch.allclose(x, result.stages[2].output, atol=1e-6)
+    assert tf.compare_rounding(x).num_different > 0           # float error: 254.99998 truncates to 254
+    assert tf.rounding_source(tf.run_pipeline(photo, [S("Resize", size=50)], 0)) is None
+
+
+def test_stats_table_on_a_known_image():
+    image = Image.fromarray(np.array([[0, 51, 102], [153, 204, 255]], dtype=np.uint8), "L")
+    stats = tf.run_pipeline(image, [S("ToTensor")], 0).stats
+    assert stats["step"].tolist() == ["original", "ToTensor"]
+    assert stats["shape"].tolist() == ["(w, h) = (3, 2)", "(C, H, W) = (1, 2, 3)"]
+    assert stats["dtype"].tolist() == ["uint8", "float32"]
+    assert stats["min"].tolist() == [0, 0] and stats["max"].tolist() == [255, 1]
+    assert stats["mean"].tolist() == pytest.approx([127.5, 0.5])
+    assert stats["std"].tolist() == pytest.approx([51 * math.sqrt(3.5), math.sqrt(3.5) / 5])  # unbiased
+
+
+@pytest.mark.parametrize("steps, expected", [
+    ([{"name": "Blur"}], "unknown transform step 'Blur'; choose one of: ToTensor, Normalize, ToPILImage, Resize"),
+    ([S("ToTensor"), {"name": "Resize", "params": {"size": 0}}],
+     "step 2 Resize: size=0 is not allowed; use an integer 1..2048 or a pair (height, width) of them"),
+    ([{"name": "Resize", "params": {"size": [64, 48, 3]}}], "size=[64, 48, 3] is not allowed"),
+    ([{"name": "GaussianBlur", "params": {"kernel_size": 4}}], "kernel_size=4 is not allowed; use an odd integer"),
+    ([{"name": "RandomResizedCrop", "params": {"scale": [0.9, 0.2]}}], "scale=[0.9, 0.2] is not allowed; use a pair"),
+    ([{"name": "Grayscale", "params": {"num_output_channels": True}}], "use one of: 1, 3"),
+    ([{"name": "ColorJitter", "params": {"hue": 0.7}}], "ColorJitter: hue=0.7 is not allowed; use a number 0.0..0.5"),
+    ([{"name": "Resize", "params": {"sise": 3}}], "unknown parameter 'sise'; valid parameters: size, interpolation"),
+    ([S("Normalize")], "step 1 Normalize needs a tensor but gets a PIL image; add ToTensor before it"),
+    ([S("RandomErasing")], "step 1 RandomErasing needs a tensor but gets a PIL image; add ToTensor before it"),
+    ([S("ToTensor"), S("ToTensor")], "step 2 ToTensor needs a PIL image but gets a tensor"),
+    ("Resize", "a pipeline is a list of steps"),
+])
+def test_validation_errors_are_one_line_and_name_what_is_wrong(photo, steps, expected):
+    with pytest.raises(tf.TransformError) as caught:
+        tf.run_pipeline(photo, steps, 0)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_runtime_failures_become_one_line_advice(photo):
+    with pytest.raises(tf.TransformError, match=r"step 1 RandomCrop failed .* turn on pad_if_needed$"):
+        tf.run_pipeline(photo, [S("RandomCrop", size=500)], 0)
+    gray = photo.convert("L")
+    with pytest.raises(tf.TransformError, match=r"step 2 Normalize failed .*one mean and std per channel"):
+        tf.run_pipeline(gray, [S("ToTensor"), S("Normalize")], 0)
+    padded = tf.run_pipeline(photo, [S("RandomCrop", size=500, pad_if_needed=True)], 0).stages[-1].output
+    assert padded.size == (500, 500)
+
+
+def test_size_order_note_matches_what_pil_reports(photo):
+    step = S("Resize", size=[64, 48])
+    note = tf.size_order_note(step)
+    assert "(height, width)" in note and "(w, h) = (48, 64)" in note and "ends in (64, 48)" in note
+    output = tf.run_pipeline(photo, [step], 0).stages[-1].output
+    assert output.size == (48, 64)
+    assert "shorter side to 64" in tf.size_order_note(S("Resize", size=64))
+    assert tf.size_order_note(S("CenterCrop", size=[32, 32])) == ""
+    assert tf.size_order_note(S("RandomRotation")) == ""
+    assert tf.image_size_note(photo) == ("PIL's .size is (w, h) = (320, 240); "
+                                         "ToTensor makes it (C, H, W) = (3, 240, 320).")
+
+
+def test_parse_and_format_typed_parameters():
+    size, mean = tf.STEP_SPECS["Resize"].params[0], tf.STEP_SPECS["Normalize"].params[0]
+    assert tf.parse_param("Resize", size, "64, 48") == [64, 48]
+    assert tf.parse_param("Resize", size, " 64 ") == 64
+    assert tf.parse_param("Normalize", mean, "0.5") == [0.5]
+    assert tf.format_param([64, 48]) == "64, 48" and tf.format_param([0.485]) == "0.485"
+    with pytest.raises(tf.TransformError, match=r"^Resize: size='64 x' is not allowed; use an integer"):
+        tf.parse_param("Resize", size, "64 x")
+    with pytest.raises(tf.TransformError, match="1 or 3 numbers"):
+        tf.parse_param("Normalize", mean, "0.1, 0.2")
+
+
+def test_move_step_keeps_every_step_once():
+    steps = [S("Resize"), S("ToTensor"), S("Normalize")]
+    assert [s["name"] for s in tf.move_step(steps, 2, -1)] == ["Resize", "Normalize", "ToTensor"]
+    assert [s["name"] for s in tf.move_step(steps, 0, -1)] == ["Resize", "ToTensor", "Normalize"]
+    assert [s["name"] for s in steps] == ["Resize", "ToTensor", "Normalize"]
+
+
+# -- images in -------------------------------------------------------------------------------------
+
+def png_bytes(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, **{"format": "PNG", **options})
+    return buffer.getvalue()
+
+
+def test_random_bytes_give_a_clean_one_line_error():
+    junk = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    with pytest.raises(tf.TransformError) as caught:
+        tf.open_image(junk)
+    message = str(caught.value)
+    assert message.startswith("cannot use the upload as an image (not a known image format); upload a PNG")
+    assert "\n" not in message and "BytesIO" not in message
+
+
+def test_a_header_claiming_too_many_pixels_is_refused_before_decoding():
+    data = bytearray(png_bytes(Image.new("L", (1, 1))))
+    ihdr = struct.pack(">II", 100_000, 100_000) + bytes(data[24:29])      # width, height, then the rest
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    with pytest.raises(tf.TransformError, match="at most 40 megapixels"):
+        tf.open_image(bytes(data))
+    with pytest.raises(tf.TransformError, match="60x60 pixels is too many"):
+        tf.open_image(png_bytes(Image.new("RGB", (60, 60))), max_pixels=3000)
+    truncated = png_bytes(Image.effect_noise((64, 64), 50))[:300]
+    with pytest.raises(tf.TransformError, match="cannot use the upload"):
+        tf.open_image(truncated)
+
+
+def test_uploads_get_exif_orientation_first_frame_and_a_plain_mode():
+    exif = Image.Exif()
+    exif[0x0112] = 6                                                    # rotate 90 degrees to display
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), "red").save(buffer, format="JPEG", exif=exif)
+    assert tf.open_image(buffer.getvalue()).size == (20, 40)
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ("blue", "yellow")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    gif = tf.open_image(buffer.getvalue())
+    assert gif.mode == "RGB" and gif.getpixel((0, 0)) == (0, 0, 255)
+    clear = tf.open_image(png_bytes(Image.new("RGBA", (4, 4), (10, 20, 30, 0))))
+    assert clear.getpixel((0, 0)) == (255, 255, 255)                    # transparent shown on white
+    deep = tf.open_image(png_bytes(Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16))))
+    assert deep.mode == "L" and deep.getpixel((0, 0)) == 255
+
+
+def test_dataset_sample_is_the_digit_un_normalised():
+    image, label = tf.dataset_sample(0, "digits")
+    assert image.mode == "L" and image.size == (8, 8) and label in [str(i) for i in range(10)]
+    levels = np.arange(17) * 255 / 16                                     # sklearn's ink levels 0..16
+    distance = np.abs(np.asarray(image, dtype=float)[..., None] - levels).min(axis=-1)
+    assert distance.max() <= 0.5 + 1e-6
+    with pytest.raises(tf.TransformError, match=r"sample index 100000 is out of range; use 0\.\.358"):
+        tf.dataset_sample(100_000, "digits")
+
+
+def test_display_array_keeps_small_images_crisp_and_flags_rescaling():
+    image = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8), "L")
+    array, note = tf.display_array(image)
+    assert array.shape == (160, 160) and note == ""
+    assert np.array_equal(array[::20, ::20], np.asarray(image))
+    normalised = tf.run_pipeline(image, [S("ToTensor"), S("Normalize", mean=[0.5], std=[0.1])], 0).stages[-1].output
+    array, note = tf.display_array(normalised)
+    assert "rescaled" in note and array.min() == 0 and array.max() == 255
+
+
+def test_big_uploads_are_scaled_down_for_preview_with_a_note():
+    small = Image.new("RGB", (300, 200))
+    assert fit_for_preview(small) == (small, "")
+    big, note = fit_for_preview(Image.new("RGB", (3000, 100)))
+    assert big.size == (1024, 34) and "(3000, 100)" in note
+
+
+# -- the page --------------------------------------------------------------------------------------
+
+def test_page_renders_stats_and_code_and_adds_a_step():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception and not at.error
+    assert len(at.dataframe[0].value) == 1 + len(tf.default_pipeline())
+    assert "transforms.Compose([" in at.code[0].value
+    at.selectbox(key="transforms_add_name").set_value("GaussianBlur")
+    at.button(key="transforms_add").click().run()
+    assert not at.exception and len(at.dataframe[0].value) == 2 + len(tf.default_pipeline())
+    assert "transforms.GaussianBlur(kernel_size=5, sigma=(0.1, 2.0))" in at.code[0].value
+    json.dumps(at.session_state["transforms_pipeline"])                 # plain data only
+    at.button(key="transforms_reroll").click().run()
+    assert "torch.manual_seed(0)" not in at.code[0].value
+
+
+def test_page_shows_a_one_line_error_and_recovers():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="transforms_source").set_value("Dataset sample").run()  # 1 channel vs ImageNet's 3
+    assert not at.exception
+    assert [e.value for e in at.error] and "0.5 preset" in at.error[0].value
+    preset = [b for b in at.button if b.label.startswith("0.5")][0]
+    preset.click().run()
+    assert not at.exception and not at.error and len(at.dataframe) == 1
+
+
+def test_page_keeps_the_old_value_and_says_so_when_typed_text_is_bad():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.text_input(key="transforms_0_0_size").input("64 x").run()
+    assert not at.exception
+    assert "RandomResizedCrop: size='64 x' is not allowed" in at.error[0].value
+    assert "still using 96, 128" in at.error[0].value
+    assert at.dataframe[0].value["shape"].tolist()[1] == "(w, h) = (128, 96)"
+    at.text_input(key="transforms_0_0_size").input("64, 48").run()
+    assert not at.error and at.dataframe[0].value["shape"].tolist()[1] == "(w, h) = (48, 64)"
