@@ -89,12 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    from core.runs import prepare_data, train_tracked
+    from core.runs import environment, prepare_data, train_tracked
     from core.tracker import Store
 
     data = prepare_data(config)                     # bad data fails here, before a run exists
     store = Store()
-    run_id = store.create_run(config.to_dict(), name=args.name, project=args.project, source="cli")
+    run_id = store.create_run(config.to_dict(), name=args.name, project=args.project, source="cli",
+                              environment=environment())
     out = JsonLines() if args.json else HumanLines(run_id, config)
     from core.worker import StoreControl
 

@@ -53,8 +53,29 @@ def train_tracked(config: TrainConfig, store: Store, run_id: str, *, control: Tr
         raise
     outcome = control.outcome
     store.log_event(run_id, "end", outcome.to_dict(), epoch=outcome.epochs_completed)
-    store.finish_run(run_id, outcome.status, outcome.reason, summary=outcome_summary(outcome))
+    summary = outcome_summary(outcome)
+    if outcome.checkpoint:
+        summary["model_artifact"] = log_model_artifact(store, run_id, outcome).label
+    store.finish_run(run_id, outcome.status, outcome.reason, summary=summary)
     return outcome
+
+
+def log_model_artifact(store: Store, run_id: str, outcome: Outcome):
+    """The run's best checkpoint as a versioned `model` artifact named after the run, alias `best`."""
+    folder = store.run_folder(run_id)
+    files = {"best.safetensors": folder / "best.safetensors", "best.json": folder / "best.json"}
+    return store.log_artifact(f"model-{run_id}", "model", files, run_id=run_id, aliases=["best"],
+                              metadata={"best_epoch": outcome.best_epoch, "best_val_acc": outcome.best_val_acc})
+
+
+def environment() -> dict:
+    """Versions and host a run was made with."""
+    import platform
+
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "host": platform.node(),
+            "platform": platform.platform(), "cuda": torch.version.cuda if torch.cuda.is_available() else None}
 
 
 def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:

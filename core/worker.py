@@ -69,11 +69,11 @@ class StoreControl(TrainControl):
 def submit(config: TrainConfig, *, store: Store | None = None, name: str | None = None,
            project: str = "default", source: str = "app") -> str:
     """Check `config` against its dataset, then record it as a queued run; returns the run id."""
-    from core.runs import prepare_data
+    from core.runs import environment, prepare_data
 
     prepare_data(config)                     # raises a user error before any run exists
     store = store or Store()
-    return store.create_run(config.to_dict(), name=name, project=project, source=source,
+    return store.create_run(config.to_dict(), name=name, project=project, source=source, environment=environment(),
                             status=RunStatus.QUEUED)
 
 

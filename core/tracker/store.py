@@ -23,66 +23,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-                        create_engine, event, insert, select, update)
+from sqlalchemy import create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import Engine
 
 from core.errors import RunNotFound
 from core.paths import lab_home
 from core.status import RunStatus
+from core.tracker.files import FileMixin
+from core.tracker.schema import controls, events, metrics, migrate, runs
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 ID_ALPHABET = string.ascii_lowercase + string.digits
-
-metadata = MetaData()
-runs = Table(
-    "runs", metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("project", Text, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("reason", Text, nullable=False, default=""),
-    Column("config", Text, nullable=False),          # JSON
-    Column("summary", Text, nullable=False),         # JSON
-    Column("source", String(32), nullable=False),    # cli, app, script, sweep
-    Column("created_at", Float, nullable=False),
-    Column("ended_at", Float),
-    Column("heartbeat_at", Float),
-    Column("progress", Text),                        # JSON: where training is inside an epoch
-)
-metrics = Table(
-    "metrics", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("key", Text, nullable=False),
-    Column("value", Float),
-    Column("step", Integer),
-    Column("epoch", Integer),
-    Column("wall_time", Float, nullable=False),
-    Index("ix_metrics_run_key", "run_id", "key"),
-)
-events = Table(
-    "events", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("data", Text, nullable=False),            # JSON
-    Column("step", Integer),
-    Column("epoch", Integer),
-    Column("wall_time", Float, nullable=False),
-    Index("ix_events_run", "run_id"),
-)
-controls = Table(
-    "controls", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("command", String(16), nullable=False),   # stop, pause, resume, set
-    Column("data", Text, nullable=False),            # JSON
-    Column("created_at", Float, nullable=False),
-    Column("consumed_at", Float),
-    Index("ix_controls_run", "run_id", "consumed_at"),
-)
 
 CONTROL_COMMANDS = ("stop", "pause", "resume", "set")
 
@@ -103,12 +54,18 @@ class RunRecord:
     ended_at: float | None
     heartbeat_at: float | None = None
     progress: dict | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+    notes: str = ""
+    sweep_id: str | None = None
+    environment: dict | None = None
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "name": self.name, "project": self.project,
                 "status": self.status.value, "reason": self.reason, "config": self.config,
                 "summary": self.summary, "source": self.source, "created_at": self.created_at,
-                "ended_at": self.ended_at}
+                "ended_at": self.ended_at, "group": self.group, "tags": list(self.tags), "notes": self.notes,
+                "sweep_id": self.sweep_id}
 
 
 def default_url() -> str:
@@ -138,13 +95,19 @@ def new_run_id() -> str:
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(8))
 
 
-class Store:
-    """A handle on the run store; cheap to create, safe to share between threads."""
+def check_run_id(run_id: str) -> None:
+    """Run ids are 1-32 characters of a-z and 0-9, so they are safe as folder names."""
+    if not isinstance(run_id, str) or not 1 <= len(run_id) <= 32 or any(c not in ID_ALPHABET for c in run_id):
+        raise RunNotFound(f"{run_id!r} is not a run id (1-32 characters of a-z, 0-9)")
+
+
+class Store(FileMixin):
+    """A handle on the run store; safe to share between threads (see `shared_store`)."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
         self.engine = self._connect(self.url)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
 
     @staticmethod
     def _connect(url: str) -> Engine:
@@ -161,21 +124,58 @@ class Store:
 
     def run_folder(self, run_id: str) -> Path:
         """Where a run's files (checkpoints) live; named by the generated id, never by the run name."""
-        if not run_id or any(c not in ID_ALPHABET for c in run_id):
-            raise RunNotFound(f"{run_id!r} is not a run id")
+        check_run_id(run_id)
         return self.home / "runs" / run_id
 
     # -- writing ---------------------------------------------------------------------------------
 
     def create_run(self, config: dict, *, name: str | None = None, project: str = "default",
-                   source: str = "script", status: RunStatus = RunStatus.RUNNING) -> str:
-        run_id = new_run_id()
+                   source: str = "script", status: RunStatus = RunStatus.RUNNING, run_id: str | None = None,
+                   group: str | None = None, tags=(), notes: str = "", sweep_id: str | None = None,
+                   environment: dict | None = None, code: str | None = None) -> str:
+        """Record a new run; names, projects, tags are labels stored as given (never paths)."""
+        run_id = run_id or new_run_id()
+        check_run_id(run_id)
         now = time.time()
         with self.engine.begin() as conn:
             conn.execute(insert(runs).values(
-                id=run_id, name=name or f"run-{run_id}", project=project, status=status.value, reason="",
-                config=json.dumps(config), summary="{}", source=source, created_at=now, heartbeat_at=now))
+                id=run_id, name=name or f"run-{run_id}", project=project or "default", status=status.value,
+                reason="", config=json.dumps(config), summary="{}", source=source, created_at=now,
+                heartbeat_at=now, group_name=group, tags=json.dumps(list(tags)), notes=notes, sweep_id=sweep_id,
+                environment=json.dumps(environment or {}), code=code))
         return run_id
+
+    def update_run(self, run_id: str, **fields) -> None:
+        """Change a run's labels: name, tags, notes, group, config (config merges, as W&B's does)."""
+        allowed = {"name", "tags", "notes", "group", "config"}
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise ValueError(f"cannot update {unknown}; allowed: {', '.join(sorted(allowed))}")
+        values = {("group_name" if k == "group" else k): v for k, v in fields.items()}
+        if "tags" in values:
+            values["tags"] = json.dumps(list(values["tags"]))
+        if "config" in values:
+            values["config"] = json.dumps({**self.get_run(run_id).config, **values["config"]})
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark an ended run running again (resume); its history is kept."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                status=RunStatus.RUNNING.value, reason="", ended_at=None, heartbeat_at=time.time()))
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run, its rows and its folder (artifact files stay: other runs may share them)."""
+        import shutil
+
+        folder = self.run_folder(run_id)
+        with self.engine.begin() as conn:
+            for table in (metrics, events, controls):
+                conn.execute(delete(table).where(table.c.run_id == run_id))
+            self.delete_run_files(conn, run_id)
+            conn.execute(delete(runs).where(runs.c.id == run_id))
+        shutil.rmtree(folder, ignore_errors=True)
 
     def log_metrics(self, run_id: str, values: dict[str, float], *, step: int | None = None,
                     epoch: int | None = None) -> None:
@@ -316,4 +316,6 @@ def _number(value: Any) -> float | None:
 def _record(row) -> RunRecord:
     return RunRecord(row.id, row.name, row.project, RunStatus(row.status), row.reason,
                      json.loads(row.config), json.loads(row.summary), row.source, row.created_at, row.ended_at,
-                     row.heartbeat_at, json.loads(row.progress) if row.progress else None)
+                     row.heartbeat_at, json.loads(row.progress) if row.progress else None, row.group_name,
+                     tuple(json.loads(row.tags or "[]")), row.notes or "", row.sweep_id,
+                     json.loads(row.environment or "{}"))
