@@ -16,3 +16,22 @@ def lab_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LAB_HOME", str(home))
     monkeypatch.delenv("LAB_STORE", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests import postgres
+
+    if not postgres.available():
+        pytest.skip("PostgreSQL binaries not installed (.ci/run installs Debian's postgresql)")
+    server = postgres.PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, lab_home) -> str:
+    """A fresh store URL for each backend: a SQLite file under LAB_HOME, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{lab_home / 'lab.db'}"
+    return request.getfixturevalue("postgres_server").new_database()

@@ -1,18 +1,23 @@
+"""Every tracker operation, on a real SQLite file and on a real PostgreSQL server."""
+
 import math
+import multiprocessing
 import sqlite3
 
 import pytest
 
 from core.config import TrainConfig
 from core.errors import RunNotFound
+from core.paths import UnsafePath
 from core.runs import train_tracked
 from core.status import RunStatus
-from core.tracker import Store
+from core.tracker import SchemaError, Store
 
 
-def test_run_lifecycle_in_a_real_sqlite_file(lab_home):
-    store = Store()
-    run_id = store.create_run({"lr": 0.1}, name="a 'quoted' name; DROP TABLE runs", project="p")
+def test_run_lifecycle(store_url):
+    store = Store(store_url)
+    run_id = store.create_run({"lr": 0.1}, name="a 'quoted' name; DROP TABLE runs", project="p",
+                              group="g", tags=["x", "<b>y</b>"], notes="n")
     store.log_metrics(run_id, {"val_acc": 0.5, "val_loss": 1.0}, step=10, epoch=1)
     store.log_metrics(run_id, {"val_acc": 0.7, "val_loss": math.nan}, step=20, epoch=2)
     store.log_event(run_id, "change", {"field": "lr", "value": 0.01}, step=15, epoch=2)
@@ -20,28 +25,110 @@ def test_run_lifecycle_in_a_real_sqlite_file(lab_home):
     store.finish_run(run_id, RunStatus.CRASHED, "late")                # finished runs are immutable
     run = store.get_run(run_id)
     assert run.name == "a 'quoted' name; DROP TABLE runs" and run.status is RunStatus.FINISHED
+    assert (run.group, run.tags, run.notes) == ("g", ("x", "<b>y</b>"), "n")
     assert run.reason == "done" and run.summary == {"best_val_acc": 0.7}
     frame = store.metrics_frame(run_id)
     assert frame["epoch"].tolist() == [1, 2] and frame["val_acc"].tolist() == [0.5, 0.7]
+    assert math.isnan(frame["val_loss"].tolist()[1])
     assert store.event_rows(run_id)[0]["data"] == {"field": "lr", "value": 0.01}
+    store.update_run(run_id, name="renamed", tags=["z"], config={"batch_size": 8})
+    run = store.get_run(run_id)
+    assert (run.name, run.tags, run.config) == ("renamed", ("z",), {"lr": 0.1, "batch_size": 8})
+    store.delete_run(run_id)
+    with pytest.raises(RunNotFound):
+        store.get_run(run_id)
+    assert store.metric_rows(run_id) == []
+
+
+def test_sqlite_is_in_wal_mode_and_intact(lab_home):
+    store = Store()
+    store.create_run({})
     with sqlite3.connect(lab_home / "lab.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_unknown_run_and_path_like_ids():
-    store = Store()
+def test_migration_is_idempotent_and_a_newer_schema_is_refused(lab_home):
+    url = f"sqlite:///{lab_home / 'lab.db'}"
+    run_id = Store(url).create_run({"a": 1})
+    assert Store(url).get_run(run_id).config == {"a": 1}            # second open migrates nothing away
+    with sqlite3.connect(lab_home / "lab.db") as conn:
+        conn.execute("UPDATE schema_info SET version = 99")
+    with pytest.raises(SchemaError, match="newer Torch Lab"):
+        Store(url)
+
+
+def test_unknown_run_and_path_like_ids(store_url):
+    store = Store(store_url)
     with pytest.raises(RunNotFound, match="no run 'nope'"):
         store.get_run("nope")
-    for bad in ("../x", "", "a/b", "..", "ABC"):
+    for bad in ("../x", "", "a/b", "..", "ABC", "x" * 33):
         with pytest.raises(RunNotFound):
             store.run_folder(bad)
 
 
-def test_training_through_the_store_records_epochs_events_and_outcome():
+def test_queue_claim_controls_progress_and_stale_runs(store_url):
+    store = Store(store_url)
+    first = store.create_run({}, status=RunStatus.QUEUED)
+    second = store.create_run({}, status=RunStatus.QUEUED)
+    assert store.claim_queued() == first and store.claim_queued() == second and store.claim_queued() is None
+    store.send_control(first, "set", {"lr": 0.01})
+    store.send_control(first, "stop")
+    assert store.take_controls(first) == [("set", {"lr": 0.01}), ("stop", {})]
+    assert store.take_controls(first) == []
+    with pytest.raises(ValueError, match="unknown control"):
+        store.send_control(first, "explode")
+    store.set_progress(first, {"epoch": 2})
+    assert store.get_run(first).progress == {"epoch": 2}
+    assert sorted(store.mark_stale_as_crashed(-1.0)) == sorted([first, second])
+    assert store.get_run(first).status is RunStatus.CRASHED
+
+
+def test_artifacts_versions_aliases_dedup_and_download(store_url, tmp_path):
+    store = Store(store_url)
+    run_id = store.create_run({})
+    (tmp_path / "a.txt").write_text("hello")
+    (tmp_path / "b.bin").write_bytes(b"\x00" * 10)
+    v0 = store.log_artifact("data", "dataset", {"a.txt": tmp_path / "a.txt", "sub/b.bin": tmp_path / "b.bin"},
+                            run_id=run_id, aliases=["best"])
+    same = store.log_artifact("data", "dataset", {"a.txt": tmp_path / "a.txt", "sub/b.bin": tmp_path / "b.bin"})
+    assert (v0.version, same.version, same.id) == (0, 0, v0.id)
+    (tmp_path / "a.txt").write_text("changed")
+    v1 = store.log_artifact("data", "dataset", {"a.txt": tmp_path / "a.txt", "copy.bin": tmp_path / "b.bin"})
+    assert v1.version == 1 and v1.aliases == ("latest",)
+    assert store.get_artifact("data", "best").version == 0
+    assert store.get_artifact("data", "v1").files[0][0] == "a.txt"
+    blobs = [p for p in (store.home / "artifacts").rglob("*") if p.is_file()]
+    assert len(blobs) == 3                                         # b.bin stored once, two a.txt contents
+    user = store.create_run({})
+    used = store.use_artifact("data", "latest", user)
+    assert store.artifact_users(used.id) == [user]
+    assert [a.version for a in store.list_artifacts(run_id)] == [0]
+    out = store.download_artifact(v0, tmp_path / "out")
+    assert (out / "a.txt").read_text() == "hello" and (out / "sub" / "b.bin").read_bytes() == b"\x00" * 10
+    with pytest.raises(LookupError):
+        store.get_artifact("data", "v7")
+    with pytest.raises(UnsafePath):
+        store.log_artifact("evil", "x", {"../escape.txt": tmp_path / "a.txt"})
+
+
+def test_tables_images_and_saved_files(store_url, tmp_path):
+    store = Store(store_url)
+    run_id = store.create_run({})
+    png = b"\x89PNG fake bytes"
+    sha = store.log_image(run_id, "samples", png, step=3, caption="c", size=(2, 2))
+    assert store.read_blob(sha) == png and store.images(run_id)[0]["step"] == 3
+    store.log_table(run_id, "cases", ["img", "label"], [[{"_type": "image", "sha256": sha}, "7"]], step=3)
+    assert store.tables(run_id)[0]["rows"][0][1] == "7"
+    (tmp_path / "notes.txt").write_text("x")
+    store.save_run_file(run_id, "notes.txt", tmp_path / "notes.txt")
+    assert store.run_files(run_id)[0]["size"] == 1
+
+
+def test_training_through_the_store_records_epochs_events_artifact_and_outcome(store_url):
     from core.control import TrainControl
 
-    store = Store()
+    store = Store(store_url)
     config = TrainConfig(dataset="digits", epochs=3, batch_size=256)
     run_id = store.create_run(config.to_dict(), source="test")
     control = TrainControl()
@@ -54,7 +141,31 @@ def test_training_through_the_store_records_epochs_events_and_outcome():
     assert frame["epoch"].tolist() == [1, 2, 3] and frame["lr"].tolist() == [1e-3, 0.01, 0.01]
     steps = store.metric_rows(run_id, ["step_loss"])
     assert [r["step"] for r in steps] == list(range(1, 3 * 6 + 1))
-    kinds = [e["kind"] for e in store.event_rows(run_id)]
-    assert kinds == ["start", "change", "end"]
-    assert (store.run_folder(run_id) / "best.safetensors").is_file()
-    assert store.list_runs()[0].run_id == run_id
+    assert [e["kind"] for e in store.event_rows(run_id)] == ["start", "change", "end"]
+    start = store.event_rows(run_id)[0]["data"]
+    assert start["dataset"]["name"] == "digits" and start["num_train"] == 1438
+    model = store.get_artifact(f"model-{run_id}", "best")
+    assert model.type == "model" and {p for p, _, _ in model.files} == {"best.safetensors", "best.json"}
+    assert run.summary["model_artifact"] == f"model-{run_id}:v0"
+
+
+def _log_rows(url: str, run_id: str, worker: int) -> None:
+    store = Store(url)
+    for i in range(1000):
+        store.log_metrics(run_id, {f"w{worker}": float(i)}, step=i)
+
+
+@pytest.mark.slow
+def test_four_processes_log_4000_rows_into_one_sqlite_store(lab_home):
+    url = f"sqlite:///{lab_home / 'lab.db'}"
+    run_id = Store(url).create_run({})
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_log_rows, args=(url, run_id, w)) for w in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=300)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    rows = Store(url).metric_rows(run_id)
+    assert len(rows) == 4000
+    assert sorted({r["key"] for r in rows}) == ["w0", "w1", "w2", "w3"]
