@@ -3,6 +3,7 @@
     python -m core train --dataset digits --model mlp --epochs 20 [--json]
     python -m core predict RUN_ID 24 [--json]
     python -m core runs [--json]
+    python -m core resume RUN_ID [--json]
 
 Every config field is a flag (`--batch-size 64`, `--hidden 32,16`, `--lr-table 3:1e-4,6:1e-5`).
 Bad input exits with code 2 and one line on stderr saying what was wrong.
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="run name (a label; any text)")
     train.add_argument("--project", default="default", help="project the run belongs to [default]")
     train.add_argument("--json", action="store_true", help="print one JSON object per line")
+    resume = commands.add_parser("resume", help="continue a stopped or crashed run from its last epoch")
+    resume.add_argument("run_id")
+    resume.add_argument("--json", action="store_true")
     predict = commands.add_parser("predict", help="predict with a run's best checkpoint")
     predict.add_argument("run_id")
     predict.add_argument("input", help="a number, a point x,y, or an image path")
@@ -89,19 +93,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    from core.runs import environment, prepare_data, train_tracked
+    from core.runs import environment, prepare_data
     from core.tracker import Store
 
     data = prepare_data(config)                     # bad data fails here, before a run exists
     store = Store()
     run_id = store.create_run(config.to_dict(), name=args.name, project=args.project, source="cli",
                               environment=environment())
-    out = JsonLines() if args.json else HumanLines(run_id, config)
+    return run_and_print(store, run_id, config, data, args.json, resume=False)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from core.runs import prepare_data, reopen_for_resume
+    from core.tracker import Store
+
+    store = Store()
+    config = reopen_for_resume(store, args.run_id)
+    return run_and_print(store, args.run_id, config, prepare_data(config), args.json, resume=True)
+
+
+def run_and_print(store, run_id: str, config: TrainConfig, data, as_json: bool, resume: bool) -> int:
+    from core.runs import train_tracked
     from core.worker import StoreControl
 
+    out = JsonLines() if as_json else HumanLines(run_id, config)
     control = StoreControl(store, run_id)           # the dashboard can stop or adjust CLI runs too
-    outcome = yield_all(train_tracked(config, store, run_id, control=control, data=data, record_steps=False),
-                        out, run_id)
+    outcome = yield_all(train_tracked(config, store, run_id, control=control, data=data, record_steps=False,
+                                      resume=resume), out, run_id)
     out.final(run_id, outcome)
     return 0
 
@@ -188,6 +206,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return serve(args.slots, args.parent_pid)
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "runs": cmd_runs, "datasets": cmd_datasets,
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs, "datasets": cmd_datasets,
             "worker": cmd_worker}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Generator
 
-from core.config import TrainConfig
+from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
 from core.models import build_model
@@ -35,16 +35,18 @@ def prepare_data(config: TrainConfig) -> TensorData:
 
 
 def train_tracked(config: TrainConfig, store: Store, run_id: str, *, control: TrainControl | None = None,
-                  data: TensorData | None = None,
-                  record_steps: bool = True) -> Generator[EpochMetrics, None, Outcome]:
-    """Train `config` as run `run_id`: log each epoch, events and the outcome; yield the metrics."""
+                  data: TensorData | None = None, record_steps: bool = True,
+                  resume: bool = False) -> Generator[EpochMetrics, None, Outcome]:
+    """Train `config` as run `run_id`: log each epoch, events and the outcome; yield the metrics.
+    With `resume=True` the run continues from its last completed epoch (see `reopen_for_resume`)."""
     control = control or TrainControl()
     try:
         data = data if data is not None else prepare_data(config)
-        store.log_event(run_id, "start", {"dataset": data.info.to_dict(), "num_train": data.num_train,
-                                          "num_val": int(data.val_y.shape[0])})
+        store.log_event(run_id, "resume" if resume else "start",
+                        {"dataset": data.info.to_dict(), "num_train": data.num_train,
+                         "num_val": int(data.val_y.shape[0])})
         for metrics in train(config, data, control=control, checkpoint_dir=store.run_folder(run_id),
-                             record_steps=record_steps):
+                             record_steps=record_steps, resume=resume):
             log_epoch(store, run_id, metrics)
             yield metrics
     except BaseException as exc:
@@ -76,6 +78,26 @@ def environment() -> dict:
 
     return {"python": platform.python_version(), "torch": torch.__version__, "host": platform.node(),
             "platform": platform.platform(), "cuda": torch.version.cuda if torch.cuda.is_available() else None}
+
+
+RESUMABLE = (RunStatus.STOPPED, RunStatus.CRASHED, RunStatus.FAILED)
+
+
+def reopen_for_resume(store: Store, run_id: str, *, queue: bool = False) -> TrainConfig:
+    """Check that a stopped/crashed run can continue, mark it running (or queued for the worker) and
+    return its config. A finished run stays finished: its record is final."""
+    from core.errors import CheckpointError
+    from core.resume import has_last, read_last
+
+    run = store.get_run(run_id)
+    if run.status not in RESUMABLE:
+        raise ConfigError(f"run {run_id} is {run.status.value}; only stopped, crashed or failed runs can resume")
+    if not has_last(store.run_folder(run_id)):
+        raise CheckpointError(f"run {run_id} has no completed epoch to resume from; start it again instead")
+    config = TrainConfig.from_dict(run.config)
+    store.forget_after_epoch(run_id, read_last(store.run_folder(run_id)).epoch)
+    store.reopen_run(run_id, RunStatus.QUEUED if queue else RunStatus.RUNNING)
+    return config
 
 
 def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:

@@ -26,12 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoint import save_checkpoint
+from core.checkpoint import load_into, save_checkpoint
 from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
 from core.earlystop import EarlyStopping
 from core.models import build_model
+from core.resume import read_last, save_last
 from core.schedules import scheduled_lr
 from core.status import RunStatus
 
@@ -252,9 +253,11 @@ def find_non_finite(values: torch.Tensor) -> int | None:
 
 
 def train(config: TrainConfig, data: TensorData | None = None, *, control: TrainControl | None = None,
-          checkpoint_dir: Path | str | None = None,
-          record_steps: bool = False) -> Generator[EpochMetrics, None, Outcome]:
-    """Train `config`; yield one EpochMetrics per epoch; return (and set control.outcome) an Outcome."""
+          checkpoint_dir: Path | str | None = None, record_steps: bool = False,
+          resume: bool = False) -> Generator[EpochMetrics, None, Outcome]:
+    """Train `config`; yield one EpochMetrics per epoch; return (and set control.outcome) an Outcome.
+    With `resume=True`, continue from the `last` checkpoint in `checkpoint_dir` (epochs already
+    done are not repeated; model, optimizer, shuffling and early-stopping state are restored)."""
     control = control or TrainControl()
     seed_everything(config.seed)
     data = data if data is not None else load_dataset(config)
@@ -266,7 +269,8 @@ def train(config: TrainConfig, data: TensorData | None = None, *, control: Train
     tracker = _BestTracker(config, checkpoint_dir)
     try:
         loop = _Loop(config, data, control, record_steps)
-        control.outcome = yield from _run_epochs(loop, tracker)
+        first_epoch = restore(loop, tracker) + 1 if resume else 1
+        control.outcome = yield from _run_epochs(loop, tracker, first_epoch)
         return control.outcome
     except GeneratorExit:
         control.outcome = tracker.outcome(RunStatus.STOPPED, "training was closed by its caller")
@@ -278,9 +282,9 @@ def train(config: TrainConfig, data: TensorData | None = None, *, control: Train
         set_determinism(previous_determinism)
 
 
-def _run_epochs(loop: _Loop, tracker: "_BestTracker") -> Generator[EpochMetrics, None, Outcome]:
+def _run_epochs(loop: _Loop, tracker: "_BestTracker", first_epoch: int) -> Generator[EpochMetrics, None, Outcome]:
     config = loop.config
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first_epoch, config.epochs + 1):
         start = time.perf_counter()
         result = loop.train_epoch(epoch)
         if result.halt is not None:
@@ -298,9 +302,28 @@ def _run_epochs(loop: _Loop, tracker: "_BestTracker") -> Generator[EpochMetrics,
             samples_per_s=loop.data.num_train / max(result.train_seconds, 1e-9),
             is_best=decision.improved, best_epoch=tracker.best_epoch, early_stop_counter=decision.counter,
             step_losses=result.step_losses, changes=result.changes)
+        tracker.save_last(epoch, loop)        # after the consumer has recorded the epoch's metrics
         if decision.stop_reason:
             return tracker.outcome(RunStatus.FINISHED, f"early stopped after epoch {epoch}: {decision.stop_reason}")
     return tracker.outcome(RunStatus.FINISHED, f"completed all {config.epochs} epochs")
+
+
+def restore(loop: _Loop, tracker: "_BestTracker") -> int:
+    """Load the `last` checkpoint into the loop and tracker; returns the last completed epoch."""
+    if tracker.folder is None:
+        raise ConfigError("resume needs the run's checkpoint folder")
+    state = read_last(tracker.folder)
+    load_into(loop.model, state.model)
+    loop.optimizer.load_state_dict(state.optimizer)
+    loop.generator.set_state(state.generator)
+    meta = state.meta
+    loop.step, loop.monitor_history = state.step, list(meta["monitor_history"])
+    loop.live = _Live(**meta["live"])
+    tracker.best_epoch, tracker.best_val_acc, tracker.best_val_loss = meta["best_epoch"], meta["best_val_acc"], \
+        meta["best_val_loss"]
+    tracker.stopper.best, tracker.stopper.counter = meta["best_value"], meta["counter"]
+    tracker.checkpoint, tracker.epochs = meta["checkpoint"], state.epoch
+    return state.epoch
 
 
 class _BestTracker:
@@ -323,6 +346,17 @@ class _BestTracker:
                         "val_loss": val_loss, "val_acc": val_acc}
                 self.checkpoint = str(save_checkpoint(self.folder, loop.model, meta))
         return decision
+
+    def save_last(self, epoch: int, loop: _Loop) -> None:
+        """The resumable state after `epoch` (only when checkpoints are kept)."""
+        if self.folder is None:
+            return
+        meta = {"config": loop.config.to_dict(), "dataset": loop.data.info.to_dict(), "epoch": epoch,
+                "step": loop.step, "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
+                "best_val_loss": self.best_val_loss, "best_value": self.stopper.best,
+                "counter": self.stopper.counter, "monitor_history": loop.monitor_history,
+                "live": asdict(loop.live), "checkpoint": self.checkpoint}
+        save_last(self.folder, loop.model, loop.optimizer, loop.generator, meta)
 
     def outcome(self, status: RunStatus, reason: str) -> Outcome:
         return Outcome(status, reason, self.epochs, self.best_epoch, self.best_val_acc, self.best_val_loss,

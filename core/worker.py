@@ -92,7 +92,10 @@ def run_job(run_id: str) -> None:
     except USER_ERRORS as exc:
         store.finish_run(run_id, RunStatus.FAILED, str(exc))
         return
-    for _ in train_tracked(config, store, run_id, control=StoreControl(store, run_id), data=data):
+    from core.resume import has_last
+
+    resume = has_last(store.run_folder(run_id))        # a queued run with a last checkpoint is a resume
+    for _ in train_tracked(config, store, run_id, control=StoreControl(store, run_id), data=data, resume=resume):
         pass
 
 

@@ -70,3 +70,30 @@ def test_human_output_and_help():
     help_text = cli("train", "--help").stdout
     for flag in ("--batch-size", "--lr-table", "--grad-clip", "--width", "--dropout", "--hidden", "--device"):
         assert flag in help_text
+
+
+def test_resume_a_crashed_run_as_the_same_run():
+    import json as _json
+    import signal
+
+    from core.tracker import Store
+
+    started = subprocess.Popen([sys.executable, "-m", "core", "train", "--dataset", "digits", "--epochs", "60",
+                                "--batch-size", "16", "--json"], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                               env=os.environ.copy())
+    first_lines = [_json.loads(started.stdout.readline()) for _ in range(3)]      # three epochs done
+    started.send_signal(signal.SIGKILL)
+    started.wait()
+    run_id = first_lines[0]["run_id"]
+    store = Store()
+    assert store.get_run(run_id).status.value == "running"                      # nobody marked it yet
+    assert store.mark_stale_as_crashed(-1) == [run_id]
+    assert cli("resume", run_id, "--epochs", "5").returncode == 2                # resume takes no config flags
+    done = cli("resume", run_id, "--json")
+    assert done.returncode == 0, done.stderr
+    epochs = [_json.loads(line)["epoch"] for line in done.stdout.splitlines()[:-1]]
+    assert 3 <= epochs[0] <= 4 and epochs[-1] == 60                             # at most one epoch redone
+    assert store.metrics_frame(run_id)["epoch"].tolist() == list(range(1, 61))   # each epoch once
+    assert len(store.metric_rows(run_id, ["val_acc"])) == 60
+    assert store.get_run(run_id).status.value == "finished"
+    assert cli("resume", run_id).returncode == 2                                  # finished runs stay final

@@ -185,3 +185,26 @@ def test_threshold_toy_with_the_templates_settings(tmp_path):
     predictor = Predictor.from_folder(tmp_path)
     assert predictor.predict(24).label == "> 8"
     assert predictor.predict(3.14).label == "<= 8"
+
+
+def test_resume_continues_exactly_where_a_stopped_run_left_off(tmp_path):
+    config = TrainConfig(dataset="digits", epochs=5, batch_size=128, optimizer="adamw", schedule="cosine")
+    straight, _ = run(config, checkpoint_dir=tmp_path / "straight")
+    control = TrainControl()
+    first = []
+    for m in train(config, control=control, checkpoint_dir=tmp_path / "resumed"):
+        first.append(m)
+        if m.epoch == 2:
+            control.stop("pause for now")
+    assert control.outcome.status is RunStatus.STOPPED and len(first) == 2
+    rest, outcome = run(config, checkpoint_dir=tmp_path / "resumed", resume=True)
+    assert [m.epoch for m in rest] == [3, 4, 5]
+    assert [comparable(m) for m in first + rest] == [comparable(m) for m in straight]
+    assert outcome.status is RunStatus.FINISHED and outcome.epochs_completed == 5
+
+
+def test_resume_without_a_last_checkpoint_is_a_clear_error(tmp_path):
+    from core.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        run(TrainConfig(dataset="threshold", batch_size=6), checkpoint_dir=tmp_path, resume=True)

@@ -159,11 +159,17 @@ class Store(FileMixin):
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
-    def reopen_run(self, run_id: str) -> None:
-        """Mark an ended run running again (resume); its history is kept."""
+    def reopen_run(self, run_id: str, status: RunStatus = RunStatus.RUNNING) -> None:
+        """Mark an ended run running (or queued) again to resume it; its history is kept."""
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(
-                status=RunStatus.RUNNING.value, reason="", ended_at=None, heartbeat_at=time.time()))
+                status=status.value, reason="", ended_at=None, heartbeat_at=time.time()))
+
+    def forget_after_epoch(self, run_id: str, epoch: int) -> None:
+        """Drop metrics logged for epochs after `epoch` (the epoch in progress when a run died, which a
+        resume trains again)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(metrics).where(metrics.c.run_id == run_id, metrics.c.epoch > epoch))
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run, its rows and its folder (artifact files stay: other runs may share them)."""

@@ -1,0 +1,85 @@
+"""Resumable training state: the `last` checkpoint, written after every epoch.
+
+    save_last(folder, loop, tracker, epoch)       # model + optimizer + RNG as safetensors, the rest JSON
+    state = read_last(folder)                     # -> ResumeState, or CheckpointError
+
+Optimizer state is flattened to tensors named `optim.<param index>.<name>` (safetensors holds only
+tensors) and hyperparameters go to the JSON; nothing is pickled. Written atomically like the best
+checkpoint, so a process killed mid-write leaves the previous epoch's state intact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.checkpoint import read_checkpoint, save_checkpoint
+
+STEM = "last"
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    epoch: int                      # last completed epoch
+    step: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict                 # a torch optimizer state_dict
+    generator: torch.Tensor         # the shuffling generator's state
+    meta: dict                      # best metrics, early-stop counter, monitor history, live values
+
+
+class _Tensors(torch.nn.Module):
+    """Lets save_checkpoint store an arbitrary dict of tensors (it saves a module's state_dict)."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.tensors = tensors
+
+    def state_dict(self, *args, **kwargs):  # noqa: D102 - the dict to save
+        return self.tensors
+
+
+def optimizer_tensors(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into tensors (for safetensors) and plain JSON."""
+    tensors, plain = {}, {}
+    for index, values in state_dict["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                plain[f"{index}.{name}"] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": plain}
+
+
+def optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for key, value in meta["scalars"].items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_last(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              generator: torch.Generator, meta: dict) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optim, optim_meta = optimizer_tensors(optimizer.state_dict())
+    tensors.update(optim)
+    tensors["rng.generator"] = generator.get_state()
+    save_checkpoint(folder, _Tensors(tensors), {**meta, "optimizer": optim_meta}, stem=STEM)
+
+
+def read_last(folder: Path) -> ResumeState:
+    tensors, meta = read_checkpoint(folder, STEM)
+    model = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    return ResumeState(meta["epoch"], meta["step"], model, optimizer_state(tensors, meta["optimizer"]),
+                       tensors["rng.generator"], meta)
+
+
+def has_last(folder: Path) -> bool:
+    return (Path(folder) / f"{STEM}.json").is_file()
