@@ -1,0 +1,548 @@
+"""Sweep configurations in the W&B format: load, validate, lint and round-trip them.
+
+A sweep config written for W&B loads unchanged (`reference/wandb-sweep-spec.md`); anything Torch Lab
+does not support is rejected with a one-line `SweepConfigError` naming the key and what is allowed.
+
+    spec = load_spec("sweep.yaml")            # or a dict, a YAML / JSON string, a Path
+    spec.method, spec.metric.goal             # 'random', 'maximize'
+    [p.name for p in spec.parameters]         # leaves only: nested parameters get dotted names
+    lint(spec)                                # warnings (likely mistakes), never errors
+    SweepSpec.from_dict(spec.to_dict()) == spec
+
+`to_dict()` gives the normalised form: every parameter has an explicit `distribution` and its
+defaults filled in (`q`, `mu`, `sigma`, `a`, `b`), the metric its `goal` and `impute`, hyperband its
+`eta` and `strict`. Distributions are inferred as in W&B when `distribution` is absent: `value` ->
+constant, `values` -> categorical (with `probabilities` -> categorical_w_probabilities), int
+`min`/`max` -> int_uniform, other numeric `min`/`max` -> uniform. `q` defaults to the int 1, as the
+spec's table says, so default-q samples are ints (W&B's engine fills 1.0 and gives floats).
+
+YAML note: YAML 1.1 (PyYAML) reads `1e-4` as a string; we read it as the float 1e-4, as JSON does.
+Sampling lives in `core.sweepsample`, hyperband decisions in `core.hyperband`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+
+class SweepConfigError(ValueError):
+    """A sweep config cannot be used; the message is one line naming the key and the fix."""
+
+
+METHODS = ("grid", "random", "bayes")
+GOALS = ("minimize", "maximize")
+IMPUTES = ("worst", "best", "latest")
+GRID_DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "q_uniform")
+TOP_KEYS = ("method", "parameters", "metric", "early_terminate", "run_cap",
+            "name", "description", "project", "program", "command")
+METRIC_KEYS = ("name", "goal", "target", "impute")
+HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
+# W&B keys that only make sense on W&B's servers; named so the error can say so.
+WANDB_ONLY_KEYS = ("apiVersion", "kind", "controller", "entity", "job", "image_uri",
+                   "impute_while_running")
+MAX_LOG_BOUND = 700.0        # exp(709) overflows a float; log-space bounds beyond this are mistakes
+
+# distribution -> (keys allowed besides `distribution`, keys required, defaults)
+_RANGE = ("min", "max")
+DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
+    "constant": (("value",), ("value",), {}),
+    "categorical": (("values",), ("values",), {}),
+    "categorical_w_probabilities": (("values", "probabilities"), ("values", "probabilities"), {}),
+    "int_uniform": (_RANGE, _RANGE, {}),
+    "uniform": (_RANGE, _RANGE, {}),
+    "q_uniform": (_RANGE + ("q",), _RANGE, {"q": 1}),
+    "log_uniform": (_RANGE, _RANGE, {}),
+    "log_uniform_values": (_RANGE, _RANGE, {}),
+    "q_log_uniform": (_RANGE + ("q",), _RANGE, {"q": 1}),
+    "q_log_uniform_values": (_RANGE + ("q",), _RANGE, {"q": 1}),
+    "inv_log_uniform": (_RANGE, _RANGE, {}),
+    "inv_log_uniform_values": (_RANGE, _RANGE, {}),
+    "normal": (("mu", "sigma"), (), {"mu": 0, "sigma": 1}),
+    "q_normal": (("mu", "sigma", "q"), (), {"mu": 0, "sigma": 1, "q": 1}),
+    "log_normal": (("mu", "sigma"), (), {"mu": 0, "sigma": 1}),
+    "q_log_normal": (("mu", "sigma", "q"), (), {"mu": 0, "sigma": 1, "q": 1}),
+    "beta": (("a", "b"), (), {"a": 1, "b": 1}),
+    "q_beta": (("a", "b", "q"), (), {"a": 1, "b": 1, "q": 1}),
+}
+LOG_BOUND_DISTRIBUTIONS = ("log_uniform", "q_log_uniform", "inv_log_uniform")
+POSITIVE_MIN_DISTRIBUTIONS = ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values")
+
+
+def _fail(where: str, message: str) -> SweepConfigError:
+    return SweepConfigError(f"{where}: {message}" if where else message)
+
+
+def _unknown(where: str, what: str, name: Any, valid: tuple[str, ...] | list[str]) -> SweepConfigError:
+    hint = difflib.get_close_matches(str(name), valid, n=1)
+    tail = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return _fail(where, f"unknown {what} {name!r}; allowed: {', '.join(valid)}{tail}")
+
+
+def _check_keys(where: str, data: Mapping, allowed: tuple[str, ...]) -> None:
+    for key in data:
+        if key in WANDB_ONLY_KEYS:
+            raise _fail(where, f"key {key!r} is a W&B server setting Torch Lab does not support; remove it")
+        if key not in allowed:
+            raise _unknown(where, "key", key, allowed)
+
+
+def _number(where: str, key: str, value: Any) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail(where, f"{key} must be a finite number, got {value!r}")
+    return value
+
+
+def _positive_int(where: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(where, f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _is_integral(value: float | int) -> bool:
+    return isinstance(value, int) or float(value).is_integer()
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One leaf parameter. `path` is its position in the (possibly nested) config, e.g. ('opt', 'lr')."""
+
+    path: tuple[str, ...]
+    distribution: str
+    value: Any = None
+    values: tuple = ()
+    probabilities: tuple = ()
+    min: float | int | None = None
+    max: float | int | None = None
+    q: float | int | None = None
+    mu: float | int | None = None
+    sigma: float | int | None = None
+    a: float | int | None = None
+    b: float | int | None = None
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+    @property
+    def where(self) -> str:
+        return "parameters." + self.name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", tuple(self.path))
+        object.__setattr__(self, "values", tuple(self.values))
+        object.__setattr__(self, "probabilities", tuple(self.probabilities))
+        if self.distribution not in DISTRIBUTIONS:
+            raise _unknown(self.where, "distribution", self.distribution, list(DISTRIBUTIONS))
+        for key in ("q", "mu", "sigma", "a", "b"):
+            if key in DISTRIBUTIONS[self.distribution][0]:
+                _number(self.where, key, getattr(self, key))
+        for key in ("q", "sigma", "a", "b"):
+            if key in DISTRIBUTIONS[self.distribution][0] and getattr(self, key) <= 0:
+                raise _fail(self.where, f"{key} must be > 0, got {getattr(self, key)!r}")
+        if "values" in DISTRIBUTIONS[self.distribution][0] and not self.values:
+            raise _fail(self.where, "values must be a non-empty list")
+        if "min" in DISTRIBUTIONS[self.distribution][0]:
+            self._check_range()
+        if self.distribution == "categorical_w_probabilities":
+            self._check_probabilities()
+
+    def _check_range(self) -> None:
+        low, high = _number(self.where, "min", self.min), _number(self.where, "max", self.max)
+        if low >= high:
+            raise _fail(self.where, f"min {low!r} is not less than max {high!r}")
+        if self.distribution == "int_uniform" and not (_is_integral(low) and _is_integral(high)):
+            raise _fail(self.where, f"int_uniform needs integer min and max, got {low!r} and {high!r}; "
+                                    "use distribution uniform for real numbers")
+        if self.distribution in POSITIVE_MIN_DISTRIBUTIONS and low <= 0:
+            raise _fail(self.where, f"{self.distribution} needs min > 0 (bounds are the values), got {low!r}")
+        if self.distribution in LOG_BOUND_DISTRIBUTIONS and max(abs(low), abs(high)) > MAX_LOG_BOUND:
+            raise _fail(self.where, f"{self.distribution} bounds are natural logs and must lie within "
+                                    f"+-{MAX_LOG_BOUND:g}, got {low!r}..{high!r}; "
+                                    f"did you mean {self.distribution}_values?")
+
+    def _check_probabilities(self) -> None:
+        probs = [_number(self.where, "probabilities", p) for p in self.probabilities]
+        if len(probs) != len(self.values):
+            raise _fail(self.where, f"probabilities has {len(probs)} entries but values has "
+                                    f"{len(self.values)}; give one probability per value")
+        if any(p < 0 for p in probs) or not math.isclose(sum(probs), 1.0, abs_tol=1e-6):
+            raise _fail(self.where, f"probabilities must be >= 0 and sum to 1, got {list(probs)} "
+                                    f"(sum {sum(probs):g})")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"distribution": self.distribution}
+        for key in DISTRIBUTIONS[self.distribution][0]:
+            item = getattr(self, key)
+            out[key] = list(item) if isinstance(item, tuple) else item
+        return out
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """The metric a sweep optimises. A run's value is its best logged value by `goal`."""
+
+    name: str
+    goal: str = "minimize"
+    target: float | int | None = None
+    impute: str = "worst"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise _fail("metric.name", f"must be a non-empty string, got {self.name!r}")
+        if self.goal not in GOALS:
+            raise _unknown("metric.goal", "goal", self.goal, GOALS)
+        if self.impute not in IMPUTES:
+            raise _unknown("metric.impute", "impute", self.impute, IMPUTES)
+        if self.target is not None:
+            _number("metric", "target", self.target)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "goal": self.goal, "impute": self.impute}
+        if self.target is not None:
+            out["target"] = self.target
+        return out
+
+
+@dataclass(frozen=True)
+class HyperbandSpec:
+    """`early_terminate` of type hyperband. With both forms given, max_iter+s wins (as in W&B)."""
+
+    min_iter: int | None = None
+    max_iter: int | None = None
+    s: int | None = None
+    eta: float | int = 3
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        where = "early_terminate"
+        for key in ("min_iter", "max_iter", "s"):
+            if getattr(self, key) is not None:
+                _positive_int(where, key, getattr(self, key))
+        if self.min_iter is None and (self.max_iter is None or self.s is None):
+            raise _fail(where, "hyperband needs min_iter, or max_iter together with s")
+        if _number(where, "eta", self.eta) <= 1:
+            raise _fail(where, f"eta must be a number > 1, got {self.eta!r}")
+        if not isinstance(self.strict, bool):
+            raise _fail(where, f"strict must be true or false, got {self.strict!r}")
+        if self.uses_max_iter and self.max_iter < self.eta:
+            raise _fail(where, f"max_iter={self.max_iter}, eta={self.eta} give no bracket of at least "
+                               "one value; raise max_iter or lower eta")
+
+    @property
+    def uses_max_iter(self) -> bool:
+        return self.max_iter is not None and self.s is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "hyperband"}
+        for key in ("min_iter", "max_iter", "s"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out.update(eta=self.eta, strict=self.strict)
+        return out
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep config. `parameters` holds the leaves in declaration order."""
+
+    method: str
+    parameters: tuple[ParamSpec, ...]
+    metric: MetricSpec | None = None
+    early_terminate: HyperbandSpec | None = None
+    run_cap: int | None = None
+    name: str | None = None
+    description: str | None = None
+    project: str | None = None
+    program: str | None = None
+    command: tuple[str, ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parameters", tuple(self.parameters))
+        if self.command is not None:
+            object.__setattr__(self, "command", tuple(self.command))
+        if self.method not in METHODS:
+            raise _unknown("method", "method", self.method, METHODS)
+        if not self.parameters:
+            raise _fail("parameters", "give at least one parameter")
+        names = [p.name for p in self.parameters]
+        for name in {n for n in names if names.count(n) > 1}:
+            raise _fail("parameters." + name, "the dotted name is given twice (flat and nested); rename one")
+        if self.run_cap is not None:
+            _positive_int("", "run_cap", self.run_cap)
+        self._check_strings()
+        self._check_method_rules()
+
+    def _check_strings(self) -> None:
+        for key in ("name", "description", "project", "program"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise _fail(key, f"must be a string, got {getattr(self, key)!r}")
+        if self.command is not None and not all(isinstance(c, str) for c in self.command):
+            raise _fail("command", f"must be a list of strings, got {list(self.command)!r}")
+
+    def _check_method_rules(self) -> None:
+        if self.method == "bayes" and self.metric is None:
+            raise _fail("metric", "method 'bayes' needs a metric: add metric: {name: ..., goal: ...}")
+        if self.early_terminate is not None and self.metric is None:
+            raise _fail("metric", "early_terminate needs a metric: add metric: {name: ..., goal: ...}")
+        for p in self.parameters:
+            if p.distribution == "categorical_w_probabilities" and self.method != "random":
+                raise _fail(p.where, f"categorical_w_probabilities works only with method 'random', "
+                                     f"not {self.method!r}; use values without probabilities")
+            if self.method == "grid" and p.distribution not in GRID_DISTRIBUTIONS:
+                raise _fail(p.where, f"distribution {p.distribution!r} cannot be used with method 'grid' "
+                                     f"(allowed: {', '.join(GRID_DISTRIBUTIONS)}); "
+                                     "give values, or use method random or bayes")
+
+    def param(self, name: str) -> ParamSpec:
+        """The leaf parameter with this dotted name."""
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise _unknown("parameters", "parameter", name, [p.name for p in self.parameters])
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SweepSpec":
+        return parse_spec(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "parameters": _nest_params(self.parameters)}
+        if self.metric is not None:
+            out["metric"] = self.metric.to_dict()
+        if self.early_terminate is not None:
+            out["early_terminate"] = self.early_terminate.to_dict()
+        for key in ("run_cap", "name", "description", "project", "program"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.command is not None:
+            out["command"] = list(self.command)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+def _nest_params(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in params:
+        node = out
+        for key in p.path[:-1]:
+            node = node.setdefault(key, {"parameters": {}})["parameters"]
+        node[p.path[-1]] = p.to_dict()
+    return out
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def infer_distribution(where: str, raw: Mapping[str, Any]) -> str:
+    """The distribution W&B infers for a parameter given without `distribution`."""
+    if "value" in raw:
+        return "constant"
+    if "values" in raw:
+        return "categorical_w_probabilities" if "probabilities" in raw else "categorical"
+    if "min" in raw and "max" in raw:
+        ints = all(isinstance(raw[k], int) and not isinstance(raw[k], bool) for k in _RANGE)
+        return "int_uniform" if ints else "uniform"
+    raise _fail(where, f"cannot tell the distribution from keys {sorted(map(str, raw))}; give value, "
+                       "values, min and max, or distribution (one of: " + ", ".join(DISTRIBUTIONS) + ")")
+
+
+def parse_param(path: tuple[str, ...], raw: Any) -> list[ParamSpec]:
+    """The leaves of one entry of `parameters` (several when it nests `parameters`)."""
+    where = "parameters." + ".".join(path)
+    if not isinstance(raw, Mapping):
+        raise _fail(where, f"must be a mapping such as {{value: 1}} or {{values: [1, 2]}}, got {raw!r}")
+    if "parameters" in raw:
+        _check_keys(where, raw, ("parameters",))
+        return parse_params(raw["parameters"], path, where + ".parameters")
+    dist = raw["distribution"] if "distribution" in raw else infer_distribution(where, raw)
+    if dist not in DISTRIBUTIONS:
+        raise _unknown(where, "distribution", dist, list(DISTRIBUTIONS))
+    allowed, required, defaults = DISTRIBUTIONS[dist]
+    _check_keys(where, raw, ("distribution",) + allowed)
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise _fail(where, f"distribution {dist} needs {' and '.join(missing)}")
+    for key in ("values", "probabilities"):
+        if key in raw and not isinstance(raw[key], (list, tuple)):
+            raise _fail(where, f"{key} must be a list, got {raw[key]!r}")
+    fields = {**defaults, **{k: v for k, v in raw.items() if k != "distribution"}}
+    return [ParamSpec(path=path, distribution=dist, **fields)]
+
+
+def parse_params(raw: Any, prefix: tuple[str, ...] = (), where: str = "parameters") -> list[ParamSpec]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise _fail(where, f"must be a non-empty mapping of parameter names to settings, got {raw!r}")
+    leaves: list[ParamSpec] = []
+    for name, entry in raw.items():
+        if not isinstance(name, str) or not name:
+            raise _fail(where, f"parameter names must be non-empty strings, got {name!r}")
+        leaves += parse_param(prefix + (name,), entry)
+    return leaves
+
+
+def parse_metric(raw: Any) -> MetricSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise _fail("metric", f"must be a mapping with name and goal, got {raw!r}")
+    _check_keys("metric", raw, METRIC_KEYS)
+    if "name" not in raw:
+        raise _fail("metric", "needs a name, e.g. metric: {name: val_loss, goal: minimize}")
+    return MetricSpec(**raw)
+
+
+def parse_early_terminate(raw: Any) -> HyperbandSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise _fail("early_terminate", f"must be a mapping with type: hyperband, got {raw!r}")
+    _check_keys("early_terminate", raw, HYPERBAND_KEYS)
+    if raw.get("type") != "hyperband":
+        raise _fail("early_terminate", f"type must be 'hyperband', got {raw.get('type')!r}")
+    return HyperbandSpec(**{k: v for k, v in raw.items() if k != "type"})
+
+
+def parse_spec(data: Any) -> SweepSpec:
+    """Validate a W&B sweep config given as a mapping."""
+    if not isinstance(data, Mapping):
+        raise _fail("", f"a sweep config must be a mapping with method and parameters, got {data!r}")
+    _check_keys("sweep config", data, TOP_KEYS)
+    for key in ("method", "parameters"):
+        if key not in data:
+            raise _fail(key, "is required (method: grid|random|bayes, and parameters)")
+    extras = {k: data[k] for k in ("run_cap", "name", "description", "project", "program", "command")
+              if k in data}
+    if "command" in extras and not isinstance(extras["command"], (list, tuple)):
+        raise _fail("command", f"must be a list of strings, got {extras['command']!r}")
+    return SweepSpec(method=data["method"], parameters=tuple(parse_params(data["parameters"])),
+                     metric=parse_metric(data.get("metric")),
+                     early_terminate=parse_early_terminate(data.get("early_terminate")), **extras)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-4` (no dot) as a float, as YAML 1.2 and JSON do."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def parse_text(text: str, where: str = "sweep config") -> Any:
+    """A YAML or JSON document as Python data; errors are one line."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass                                  # a YAML flow mapping; let YAML read it
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise _fail("", f"{where} is not valid YAML or JSON{at}: {problem}") from None
+
+
+def load_spec(source: SweepSpec | Mapping[str, Any] | str | Path) -> SweepSpec:
+    """Load a sweep config from a mapping, a YAML or JSON string, or a .yaml/.yml/.json file."""
+    if isinstance(source, SweepSpec):
+        return source
+    if isinstance(source, Mapping):
+        return parse_spec(source)
+    is_file_name = isinstance(source, str) and "\n" not in source and \
+        source.strip().lower().endswith((".yaml", ".yml", ".json"))
+    if isinstance(source, Path) or is_file_name:
+        path = Path(source)
+        if not path.is_file():
+            raise _fail("", f"sweep config file not found: {path}")
+        return parse_spec(parse_text(path.read_text(), where=str(path)))
+    if isinstance(source, str):
+        return parse_spec(parse_text(source))
+    raise _fail("", f"cannot load a sweep config from {type(source).__name__}; "
+                    "give a dict, a YAML/JSON string or a file path")
+
+
+# --------------------------------------------------------------------------- lint
+
+
+def _lint_log_bounds(p: ParamSpec) -> list[str]:
+    if p.distribution not in ("log_uniform", "q_log_uniform"):
+        return []
+    if p.min < 0 and p.max <= 50:                 # values below 1 and no overflow-sized bounds
+        return []
+    return [f"{p.where}: {p.distribution} bounds are natural logs, so min {p.min:g}, max {p.max:g} give "
+            f"values between {math.exp(p.min):.4g} and {math.exp(p.max):.4g}; for values between "
+            f"{p.min:g} and {p.max:g} use distribution {p.distribution}_values"]
+
+
+def _is_multiple(x: float, q: float) -> bool:
+    ratio = x / q
+    return abs(ratio - round(ratio)) < 1e-9
+
+
+def _lint_param(p: ParamSpec, method: str) -> list[str]:
+    notes = _lint_log_bounds(p)
+    if p.distribution == "int_uniform" and not (isinstance(p.min, int) and isinstance(p.max, int)):
+        notes.append(f"{p.where}: int_uniform bounds {p.min!r}, {p.max!r} are floats; "
+                     f"they are used as the integers {int(p.min)} and {int(p.max)}")
+    if p.distribution == "int_uniform" and p.max - p.min == 1 and method != "grid":
+        notes.append(f"{p.where}: int_uniform {p.min!r}..{p.max!r} gives only {int(p.min)} and "
+                     f"{int(p.max)}; for real numbers write the bounds as floats ({float(p.min)!r})")
+    if method == "grid" and p.distribution == "q_uniform" and _is_multiple(p.max - p.min, p.q):
+        notes.append(f"{p.where}: grid takes q_uniform as arange(min, max, q), which leaves out "
+                     f"max={p.max!r}; raise max by q to include it")
+    if method != "grid" and p.distribution == "q_uniform" and not (
+            _is_multiple(p.min, p.q) and _is_multiple(p.max, p.q)):
+        notes.append(f"{p.where}: q_uniform rounds to multiples of q={p.q!r} counted from 0, so samples "
+                     f"can fall outside [{p.min!r}, {p.max!r}]; use bounds that are multiples of q")
+    if p.distribution == "q_log_uniform_values" and p.min < p.q / 2:
+        notes.append(f"{p.where}: min {p.min!r} is below q/2, so samples can round down to 0 (q={p.q!r})")
+    if p.distribution == "q_beta" and p.q >= 0.5:
+        notes.append(f"{p.where}: beta lies in [0, 1], so q={p.q!r} rounds every sample to 0 or 1; "
+                     "use a smaller q such as 0.05")
+    seen = [json.dumps(v, sort_keys=True, default=repr) for v in p.values]
+    if p.distribution == "categorical" and len(set(seen)) < len(seen):
+        notes.append(f"{p.where}: values repeat; grid skips repeats, random and bayes weight them more")
+    return notes
+
+
+def _lint_metric(spec: SweepSpec) -> list[str]:
+    if spec.metric is None:
+        return []
+    name, goal = spec.metric.name.lower(), spec.metric.goal
+    if goal == "maximize" and ("loss" in name or "error" in name):
+        return [f"metric: goal maximize for {spec.metric.name!r}; losses and errors are usually minimised"]
+    if goal == "minimize" and ("acc" in name or "f1" in name or "auc" in name):
+        return [f"metric: goal minimize for {spec.metric.name!r}; did you mean goal: maximize?"]
+    return []
+
+
+def lint(spec: SweepSpec) -> list[str]:
+    """Warnings about a valid config that is probably not what was meant (one line each)."""
+    notes = [n for p in spec.parameters for n in _lint_param(p, spec.method)] + _lint_metric(spec)
+    hb = spec.early_terminate
+    if hb is not None and hb.uses_max_iter and hb.min_iter is not None:
+        notes.append("early_terminate: both min_iter and max_iter+s given; brackets come from max_iter and s")
+    if spec.method == "grid":
+        from core.sweepsample import grid_size    # imported here: sweepsample imports this module
+        size = grid_size(spec)
+        if spec.run_cap is not None and size > spec.run_cap:
+            notes.append(f"run_cap: the grid has {size} points but run_cap is {spec.run_cap}; "
+                         f"only the first {spec.run_cap} will run")
+    if spec.method == "bayes" and all(p.distribution == "constant" for p in spec.parameters):
+        notes.append("parameters: every parameter is constant, so there is nothing to search")
+    return notes
