@@ -4,6 +4,8 @@
     python -m core predict RUN_ID 24 [--json]
     python -m core runs [--json]
     python -m core resume RUN_ID [--json]
+    python -m core sweep create sweep.yaml          # prints the sweep id
+    python -m core sweep agent SWEEP_ID --count 8 [--processes 2]
 
 Every config field is a flag (`--batch-size 64`, `--hidden 32,16`, `--lr-table 3:1e-4,6:1e-5`).
 Bad input exits with code 2 and one line on stderr saying what was wrong.
@@ -62,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--project")
     runs.add_argument("--json", action="store_true")
     commands.add_parser("datasets", help="list dataset and model names")
+    sweep = commands.add_parser("sweep", help="create a sweep or run agents for it")
+    sweep_commands = sweep.add_subparsers(dest="sweep_command", required=True, parser_class=OneLineParser)
+    create = sweep_commands.add_parser("create", help="create a sweep from a W&B sweep YAML/JSON file")
+    create.add_argument("file")
+    create.add_argument("--project")
+    agent = sweep_commands.add_parser("agent", help="run trials of a sweep with the built-in trainer")
+    agent.add_argument("sweep_id")
+    agent.add_argument("--count", type=int, help="trials per agent (default: until the sweep ends)")
+    agent.add_argument("--processes", type=int, default=1, help="agents to start; torch threads are split")
+    agent.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     worker = commands.add_parser("worker", help="train runs queued from the dashboard")
     worker.add_argument("--slots", type=int, default=2, help="runs trained at once [2]")
     worker.add_argument("--parent-pid", type=int, help="exit when this process is no longer the parent")
@@ -198,6 +210,51 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core import sweeps
+    from core.sweepspec import SweepConfigError, lint, load_spec
+
+    try:
+        if args.sweep_command == "create":
+            path = Path(args.file)
+            if not path.is_file():
+                raise SweepConfigError(f"no sweep file at {path}")
+            for warning in lint(load_spec(path)):
+                print(f"warning: {warning}", file=sys.stderr)
+            print(sweeps.create_sweep(path, project=args.project))
+            return 0
+        return run_agents(args)
+    except (SweepConfigError, LookupError) as exc:
+        print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def run_agents(args: argparse.Namespace) -> int:
+    """One agent in this process, or `--processes K` agent processes with torch threads split."""
+    import os
+    import subprocess
+
+    from core import sweeps
+
+    if args.count is not None and args.count < 1 or args.processes < 1:
+        raise ConfigError("count and processes must be at least 1")
+    if args.processes == 1:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        ran = sweeps.run_agent(args.sweep_id, count=args.count)
+        print(json.dumps({"sweep_id": args.sweep_id, "runs": ran}))
+        return 0
+    threads = max(1, (os.cpu_count() or 1) // args.processes)
+    command = [sys.executable, "-m", "core", "sweep", "agent", args.sweep_id, "--threads", str(threads)]
+    command += ["--count", str(args.count)] if args.count else []
+    agents = [subprocess.Popen(command) for _ in range(args.processes)]
+    return max(agent.wait() for agent in agents)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from core.worker import main as serve
 
@@ -206,6 +263,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return serve(args.slots, args.parent_pid)
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs, "datasets": cmd_datasets,
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sweep": cmd_sweep, "predict": cmd_predict, "runs": cmd_runs, "datasets": cmd_datasets,
             "worker": cmd_worker}
 

@@ -36,14 +36,19 @@ class TrainControl:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stop_reason: str | None = None
+        self.stop_status = None
         self._paused = threading.Event()
         self._pending: dict[str, Any] = {}
         self.outcome = None
         self.position: dict[str, int] = {}
 
-    def stop(self, reason: str = "stopped by request") -> None:
+    def stop(self, reason: str = "stopped by request", status=None) -> None:
+        """Stop before the next step; `status` (default stopped) is how the run will end, e.g. pruned."""
+        from core.status import RunStatus
+
         with self._lock:
-            self._stop_reason = self._stop_reason or reason
+            if self._stop_reason is None:
+                self._stop_reason, self.stop_status = reason, status or RunStatus.STOPPED
 
     @property
     def stop_reason(self) -> str | None:

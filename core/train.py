@@ -200,7 +200,7 @@ class _Loop:
             self.control.at_step(epoch, i, self.steps_per_epoch, self.step)
             self.wait_while_paused()
             if self.control.stop_reason is not None:
-                return _EpochResult(0, 0, 0, (), tuple(changes), RunStatus.STOPPED, self.control.stop_reason)
+                return _EpochResult(0, 0, 0, (), tuple(changes), self.control.stop_status, self.control.stop_reason)
             self.apply_changes(changes)
             self.live.lr = self.current_lr(epoch)
             set_hyperparams(self.optimizer, self.live.lr, self.live.momentum, self.live.weight_decay)

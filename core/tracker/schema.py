@@ -157,6 +157,15 @@ sweeps = Table(
     Column("state", String(16), nullable=False),     # running, finished, stopped
     Column("created_at", Float, nullable=False),
 )
+sweep_trials = Table(
+    "sweep_trials", metadata,
+    Column("sweep_id", String(32), ForeignKey("sweeps.id", ondelete="CASCADE"), nullable=False),
+    Column("run_id", RUN_ID, nullable=False),
+    Column("params", Text, nullable=False),          # JSON: the sampled parameters
+    Column("point_key", Text, nullable=False),       # grid point identity (the run id otherwise)
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("sweep_id", "point_key", name="uq_sweep_point"),
+)
 
 
 def migrate(engine: Engine) -> None:

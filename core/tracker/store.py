@@ -30,6 +30,7 @@ from core.errors import RunNotFound
 from core.paths import lab_home
 from core.status import RunStatus
 from core.tracker.files import FileMixin
+from core.tracker.sweeprows import SweepMixin
 from core.tracker.schema import controls, events, metrics, migrate, runs
 
 BUSY_TIMEOUT_MS = 30_000
@@ -101,7 +102,7 @@ def check_run_id(run_id: str) -> None:
         raise RunNotFound(f"{run_id!r} is not a run id (1-32 characters of a-z, 0-9)")
 
 
-class Store(FileMixin):
+class Store(FileMixin, SweepMixin):
     """A handle on the run store; safe to share between threads (see `shared_store`)."""
 
     def __init__(self, url: str | None = None) -> None:
@@ -282,11 +283,14 @@ class Store(FileMixin):
             raise RunNotFound(f"no run {run_id!r} in the store ({self.url}); `python -m core runs` lists them")
         return _record(row)
 
-    def list_runs(self, project: str | None = None, limit: int | None = None) -> list[RunRecord]:
+    def list_runs(self, project: str | None = None, limit: int | None = None,
+                  sweep_id: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
         query = select(runs).order_by(runs.c.created_at.desc())
         if project is not None:
             query = query.where(runs.c.project == project)
+        if sweep_id is not None:
+            query = query.where(runs.c.sweep_id == sweep_id)
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
