@@ -11,7 +11,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "TrainConfig": "core.config", "ConfigError": "core.config",
-    "train": "core.train", "EpochMetrics": "core.train", "Outcome": "core.train",
+    "train": "core.training", "EpochMetrics": "core.training", "Outcome": "core.training",
     "TrainControl": "core.control", "RunStatus": "core.status",
     "load_dataset": "core.datasets", "build_model": "core.models",
 }

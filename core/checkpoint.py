@@ -1,11 +1,12 @@
-"""Checkpoints: weights as safetensors plus a JSON file (config, dataset info, metrics), written
-atomically (temporary file, flush, fsync, rename) so a crash never leaves a half-written file.
+"""Checkpoints: one safetensors file per checkpoint, holding the weights and, in its metadata header,
+the JSON record (config, dataset info, metrics); written atomically (temporary file, flush, fsync,
+rename), so a crash leaves either the old checkpoint or the new one, never a mix or a half file.
 
-    save_checkpoint(folder, model, meta)           # folder/best.safetensors + folder/best.json
+    save_checkpoint(folder, model, meta)           # folder/best.safetensors (+ best.json, a readable copy)
     model, meta = load_model(folder)               # rebuilt from the stored config, strict keys
 
-The JSON records the SHA-256 of the weights it belongs to; loading checks it, so a crash between
-the two renames is caught instead of pairing new metadata with old weights. Nothing is unpickled.
+The record carries a SHA-256 over the tensors' bytes, checked on loading, so flipped bytes are caught.
+Nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -41,35 +42,66 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def weights_bytes(model: torch.nn.Module) -> bytes:
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    return save_safetensors(state)
+def clean_leftovers(folder: Path) -> int:
+    """Remove temporary files a killed writer left in `folder` (never the finished files)."""
+    removed = 0
+    for leftover in Path(folder).glob(".*.tmp") if Path(folder).is_dir() else ():
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+META_KEY = "torch_lab"
+
+
+def tensors_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of the tensors, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, meta: dict, stem: str = "best") -> Path:
-    """Save weights and `meta` (must hold "config" and "dataset") as `stem`.safetensors/.json."""
-    blob = weights_bytes(model)
-    record = {**meta, "format_version": FORMAT_VERSION,
-              "weights_sha256": hashlib.sha256(blob).hexdigest()}
+    """Save weights with `meta` (must hold "config" and "dataset") as `stem`.safetensors, one file."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    record = json.dumps({**meta, "format_version": FORMAT_VERSION, "tensors_sha256": tensors_digest(state)})
     weights_path = Path(folder) / f"{stem}.safetensors"
-    atomic_write(weights_path, blob)
-    atomic_write(Path(folder) / f"{stem}.json", json.dumps(record, indent=1).encode())
+    atomic_write(weights_path, save_safetensors(state, metadata={META_KEY: record}))
+    atomic_write(Path(folder) / f"{stem}.json", record.encode())        # for people; not read back
     return weights_path
+
+
+def read_header(blob: bytes, label: str) -> dict:
+    """The JSON header of a safetensors file (its first 8 bytes give the header's length)."""
+    if len(blob) < 8:
+        raise CheckpointError(f"{label} is not a valid safetensors file: only {len(blob)} bytes")
+    size = int.from_bytes(blob[:8], "little")
+    if size > len(blob) - 8:
+        raise CheckpointError(f"{label} is not a valid safetensors file: header claims {size} bytes")
+    try:
+        return json.loads(blob[8:8 + size])
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{label} is not a valid safetensors file: header is not JSON ({exc})") from None
 
 
 def read_checkpoint(folder: Path, stem: str = "best") -> tuple[dict[str, torch.Tensor], dict]:
     """(state dict, meta) of a saved checkpoint; CheckpointError when missing, corrupt or mismatched."""
-    weights_path, meta_path = Path(folder) / f"{stem}.safetensors", Path(folder) / f"{stem}.json"
-    if not weights_path.is_file() or not meta_path.is_file():
+    path = Path(folder) / f"{stem}.safetensors"
+    if not path.is_file():
         raise CheckpointError(f"no checkpoint in {folder} (the run has not finished an epoch yet?)")
-    blob = weights_path.read_bytes()
+    blob = path.read_bytes()
+    header = read_header(blob, str(path))
+    state = parse_weights(blob, str(path))
     try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"checkpoint metadata {meta_path} is corrupt: {exc}") from None
-    if meta.get("weights_sha256") != hashlib.sha256(blob).hexdigest():
-        raise CheckpointError(f"checkpoint weights in {folder} do not match their metadata (checksum)")
-    return parse_weights(blob, str(weights_path)), meta
+        meta = json.loads((header.get("__metadata__") or {})[META_KEY])
+    except (KeyError, TypeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} holds no Torch Lab record (config and dataset)") from None
+    if meta.get("tensors_sha256") != tensors_digest(state):
+        raise CheckpointError(f"{path} is corrupt: its weights do not match their recorded checksum")
+    return state, meta
 
 
 def parse_weights(blob: bytes, label: str) -> dict[str, torch.Tensor]:

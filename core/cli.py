@@ -101,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:                          # e.g. a full disk: the run is already marked failed
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@
         if metrics.val_acc > 0.99:
             control.stop("good enough")
         control.set(lr=1e-4)            # applied before the next optimizer step
-    control.outcome                     # how the run ended (core.train.Outcome)
+    control.outcome                     # how the run ended (core.training.Outcome)
 
 Thread-safe: a UI thread or a store poller may call it while training runs. Subclasses override
 `poll()` to pull commands from elsewhere (the tracker's control rows); training calls it every step.

@@ -19,7 +19,7 @@ from core.datasets import TensorData, load_dataset
 from core.models import build_model
 from core.status import RunStatus
 from core.tracker import Store
-from core.train import EpochMetrics, Outcome, check_batch_size, train
+from core.training import EpochMetrics, Outcome, check_batch_size, train
 
 EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "lr", "momentum", "weight_decay",
               "grad_clip", "seconds", "samples_per_s")
@@ -98,6 +98,21 @@ def reopen_for_resume(store: Store, run_id: str, *, queue: bool = False) -> Trai
     store.forget_after_epoch(run_id, read_last(store.run_folder(run_id)).epoch)
     store.reopen_run(run_id, RunStatus.QUEUED if queue else RunStatus.RUNNING)
     return config
+
+
+def queue_resume(store: Store, run_id: str) -> None:
+    """Queue a stopped/crashed run for the worker: from its last epoch, or from the start when it
+    died before finishing one (its partial records are dropped)."""
+    from core.resume import has_last
+
+    if has_last(store.run_folder(run_id)):
+        reopen_for_resume(store, run_id, queue=True)
+        return
+    run = store.get_run(run_id)
+    if run.status not in RESUMABLE:
+        raise ConfigError(f"run {run_id} is {run.status.value}; only stopped, crashed or failed runs can resume")
+    store.forget_after_epoch(run_id, 0)
+    store.reopen_run(run_id, RunStatus.QUEUED)
 
 
 def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:

@@ -29,7 +29,8 @@ from core.tracker import Store
 
 POLL_S = 0.1                 # how often the supervisor looks for queued runs
 CONTROL_INTERVAL_S = 0.25    # how often a training child reads controls and writes progress
-HEARTBEAT_TIMEOUT_S = 60.0   # a running run silent this long is marked crashed at supervisor start
+HEARTBEAT_TIMEOUT_S = 30.0   # a running run silent this long is marked crashed
+STALE_CHECK_S = 5.0          # how often the supervisor looks for such runs
 RESPAWN_S = 5.0              # the app starts a supervisor again at most this often
 _threads = {"train": 0}      # torch threads children train with (set by warm_up)
 
@@ -49,7 +50,7 @@ class StoreControl(TrainControl):
         self._last = now
         for command, data in self.store.take_controls(self.run_id):
             self.apply(command, data)
-        self.store.set_progress(self.run_id, {**self.position, "paused": self.paused})
+        self.store.set_progress(self.run_id, {**self.position, "paused": self.paused, "pid": os.getpid()})
 
     def apply(self, command: str, data: dict) -> None:
         step, epoch = self.position.get("step"), self.position.get("epoch")
@@ -147,8 +148,11 @@ class Supervisor:
         return self.parent_pid is None or os.getppid() == self.parent_pid
 
     def serve(self) -> None:
-        self.store.mark_stale_as_crashed(HEARTBEAT_TIMEOUT_S)
+        last_check = 0.0
         while self.parent_alive():
+            if time.monotonic() - last_check > STALE_CHECK_S:
+                self.store.mark_stale_as_crashed(HEARTBEAT_TIMEOUT_S)   # runs of processes that died
+                last_check = time.monotonic()
             self.reap()
             if not self.start_next():
                 time.sleep(POLL_S)

@@ -5,7 +5,7 @@ from core.analysis import (canvas_to_image, confusion_matrix, decision_grid, pic
                            sample_images, validation_cases, validation_data)
 from core.config import TrainConfig
 from core.predict import Predictor
-from core.train import train
+from core.training import train
 
 
 @pytest.fixture(scope="module")

@@ -35,3 +35,11 @@ def test_cli_training_on_digits_does_not_import_torchvision(tmp_path):
 def test_every_core_module_opens_with_a_docstring():
     missing = [p.name for p in (REPO / "core").glob("*.py") if ast.get_docstring(ast.parse(p.read_text())) is None]
     assert missing == []
+
+
+def test_core_train_stays_the_training_function_after_any_import():
+    import core
+    import core.runs  # noqa: F401  (imports the training module)
+
+    assert callable(core.train) and core.train.__name__ == "train"
+    assert core.TrainConfig().dataset == "digits"

@@ -24,7 +24,8 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     loaded, meta = load_model(tmp_path)
     x = torch.randn(4, 1, 8, 8)
     assert torch.equal(model.eval()(x), loaded(x))
-    assert meta["epoch"] == 1 and len(meta["weights_sha256"]) == 64
+    assert meta["epoch"] == 1 and len(meta["tensors_sha256"]) == 64
+    assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 1       # the readable copy
 
 
 def test_flipped_byte_is_caught_by_checksum(tmp_path):
@@ -33,28 +34,31 @@ def test_flipped_byte_is_caught_by_checksum(tmp_path):
     blob = bytearray(path.read_bytes())
     blob[-1] ^= 0xFF
     path.write_bytes(bytes(blob))
-    with pytest.raises(CheckpointError, match="checksum"):
+    with pytest.raises(CheckpointError, match="corrupt: its weights do not match their recorded checksum"):
         load_model(tmp_path)
 
 
-@pytest.mark.parametrize("content", [b"", b"\x00" * 7, b"garbage" * 10, pickle.dumps({"a": 1})])
-def test_malformed_weights_are_refused(tmp_path, content):
-    import hashlib
-
+@pytest.mark.parametrize("content", [b"", b"\x00" * 7, b"garbage" * 10, pickle.dumps({"a": 1}),
+                                     b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}"])
+def test_malformed_files_are_refused(tmp_path, content):
     saved(tmp_path)
     (tmp_path / "best.safetensors").write_bytes(content)
-    meta = json.loads((tmp_path / "best.json").read_text())
-    meta["weights_sha256"] = hashlib.sha256(content).hexdigest()
-    (tmp_path / "best.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="not a valid safetensors"):
         read_checkpoint(tmp_path)
 
 
+def test_safetensors_without_a_record_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "best.safetensors"))
+    with pytest.raises(CheckpointError, match="holds no Torch Lab record"):
+        read_checkpoint(tmp_path)
+
+
 def test_wrong_architecture_lists_what_does_not_match(tmp_path):
-    saved(tmp_path, TrainConfig(dataset="digits", hidden=(32, 16)))
-    meta = json.loads((tmp_path / "best.json").read_text())
-    meta["config"]["hidden"] = [64]
-    (tmp_path / "best.json").write_text(json.dumps(meta))
+    small = build_model(TrainConfig(dataset="digits", hidden=(32, 16)), INFO)
+    claimed = TrainConfig(dataset="digits", hidden=(64,))
+    save_checkpoint(tmp_path, small, {"config": claimed.to_dict(), "dataset": INFO.to_dict()})
     with pytest.raises(CheckpointError, match=r"unexpected \['5.bias', '5.weight'\]; wrong shapes \['1.weight \(32, 64\) != \(64, 64\)"):
         load_model(tmp_path)
 

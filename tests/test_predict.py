@@ -8,7 +8,7 @@ from core.datasets import DatasetInfo, load_dataset
 from core.errors import InputError
 from core.predict import Predictor, open_image, parse_cli_input
 from core.preprocess import centre_digit, centre_of_mass, prepare_input
-from core.train import train
+from core.training import train
 from tests.conftest import MNIST_ROOT, needs_mnist
 
 MNIST_INFO = DatasetInfo("mnist", "image", tuple(map(str, range(10))), (1, 28, 28), (0.0,), (1.0,), "mnist")

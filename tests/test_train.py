@@ -9,7 +9,7 @@ from core.control import TrainControl
 from core.datasets import load_dataset
 from core.predict import Predictor
 from core.status import RunStatus
-from core.train import EpochMetrics, train
+from core.training import EpochMetrics, train
 
 FAST = dict(dataset="digits", epochs=3, batch_size=128)
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoint import load_into, save_checkpoint
+from core.checkpoint import clean_leftovers, load_into, save_checkpoint
 from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
@@ -333,6 +333,8 @@ class _BestTracker:
         mode = "min" if config.monitor == "val_loss" else "max"
         self.stopper = EarlyStopping(config.patience, mode, config.min_delta, config.monitor)
         self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        if self.folder is not None:
+            clean_leftovers(self.folder)          # half-written files of a killed earlier attempt
         self.best_epoch, self.best_val_acc, self.best_val_loss, self.epochs = 0, None, None, 0
         self.checkpoint: str | None = None
 
