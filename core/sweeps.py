@@ -211,16 +211,24 @@ def run_builtin_trial(store: Store, trial: Trial, _function=None) -> None:
 
 
 def run_function_trial(store: Store, trial: Trial, function: Callable[[], None]) -> None:
-    """Call a W&B-style function; its `init()` joins this trial's run with the sampled config."""
+    """Call a W&B-style function; its `init()` joins this trial's run with the sampled config, and
+    each logged value of the sweep metric is checked for early termination."""
     from core import wandb
 
-    with wandb.agent_trial(store, trial):
+    spec = trial.spec
+    context = wandb.SweepTrial(trial.sweep_id, trial.params, run_id=trial.run_id,
+                               metric=spec.metric.name if spec.metric else None,
+                               early_stop=lambda: early_stop_reason(store, trial))
+    with wandb.sweep_trial(context):
         try:
             function()
         except wandb.RunPruned:
             pass
         except Exception as exc:  # the function's own error fails its run, not the agent
             store.finish_run(trial.run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        finally:
+            if wandb.run is not None and wandb.run.id == trial.run_id:
+                wandb.run.finish()
     store.finish_run(trial.run_id, RunStatus.FINISHED, "the sweep function returned")
 
 

@@ -40,6 +40,7 @@ import os
 import sys
 import threading
 import warnings
+from typing import Callable
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,13 +53,14 @@ from core.tracker import check_run_id, new_run_id, shared_store
 from core.wandb_media import (Artifact, Config, Error, Image, Row, Summary, Table, check_artifact_name, config_dict,
                               config_key, epoch_of, json_friendly, parse_artifact_ref, sort_values, to_scalar)
 
-__all__ = ["Artifact", "Error", "Image", "Run", "Table", "config", "define_metric", "finish", "init",
-           "log", "log_artifact", "login", "run", "save", "summary", "unwatch", "use_artifact", "watch"]
+__all__ = ["Artifact", "Error", "Image", "Run", "RunPruned", "Table", "agent", "config", "define_metric",
+           "finish", "init", "log", "log_artifact", "login", "run", "save", "summary", "sweep", "unwatch",
+           "use_artifact", "watch"]
 
 MODES = ("online", "offline", "disabled", "shared")
 REINIT_MODES = (None, True, False, "default", "finish_previous", "return_previous", "create_new")
 SAVE_POLICIES = ("live", "now", "end")
-HEARTBEAT_S = 10.0            # well inside the worker's 60 s before a silent running run counts as crashed
+HEARTBEAT_S = 10.0            # well inside the 30 s after which a silent running run counts as crashed
 MAX_CODE_BYTES = 1_000_000
 KNOWN_INIT_ARGS = {"entity", "anonymous", "settings", "sync_tensorboard", "monitor_gym", "magic", "force",
                    "tensorboard", "fork_from", "resume_from", "config_exclude_keys", "config_include_keys",
@@ -74,6 +76,12 @@ class SweepTrial:
     run_id: str | None = None                      # the id the agent chose for the trial's run, if any
     project: str | None = None
     run_ids: list = field(default_factory=list)    # ids of the runs init() made during the trial
+    metric: str | None = None                      # the sweep metric, checked for early termination
+    early_stop: Callable[[], str | None] | None = None   # the controller's verdict after a logged value
+
+
+class RunPruned(Exception):
+    """Raised from `log()` when a sweep's early termination stops this run; the agent catches it."""
 
 
 _sweep: SweepTrial | None = None
@@ -188,6 +196,7 @@ class Run:
         store, epoch = self._store, epoch_of(row.numbers)
         if row.numbers:
             store.log_metrics(self.id, row.numbers, step=self.step, epoch=epoch)
+            self._check_early_stop(row.numbers)
         for key, images in row.images.items():
             for image in images:
                 store.log_image(self.id, key, image.png, step=self.step, caption=image.caption or "",
@@ -299,6 +308,17 @@ class Run:
         return self._store.run_folder(self.id) / "artifacts" / f"{record.name}-v{record.version}"
 
     # -- ending ---------------------------------------------------------------------------------
+
+    def _check_early_stop(self, numbers: dict) -> None:
+        """Under a sweep agent: ask the controller after each logged value of the sweep metric."""
+        trial = _sweep
+        if trial is None or trial.early_stop is None or trial.metric not in numbers or self.sweep_id is None:
+            return
+        reason = trial.early_stop()
+        if reason:
+            self._store.log_event(self.id, "pruned", {"reason": reason}, step=self.step)
+            self._end(RunStatus.PRUNED, reason)
+            raise RunPruned(reason)
 
     def finish(self, exit_code: int | None = None, quiet=None) -> None:
         """End the run: finished, or failed for a non-zero exit code. A second call does nothing."""
@@ -491,7 +511,8 @@ def _store_run(values: dict, options: dict, run_id: str | None, resume, save_cod
         _check_id(run_id)
     store = shared_store()
     exists = run_id is not None and _exists(store, run_id)
-    if resume_decision(resume, run_id, exists) == "resume":
+    adopt = trial is not None and trial.run_id is not None and exists      # the agent made the trial's run
+    if adopt or resume_decision(resume, run_id, exists) == "resume":
         new = _resume(store, run_id, values, options)
     else:
         from core.runs import environment
@@ -650,6 +671,21 @@ def log_artifact(artifact_or_path, name: str | None = None, type: str | None = N
 
 def use_artifact(artifact_or_name, type: str | None = None, aliases=None, use_as=None):
     return _current("use_artifact").use_artifact(artifact_or_name, type=type)
+
+
+def sweep(sweep, entity=None, project: str | None = None, prior_runs=None) -> str:
+    """Create an offline sweep from a W&B sweep config (dict, YAML/JSON text or file); its id."""
+    from core.sweeps import create_sweep
+
+    return create_sweep(sweep, project=project)
+
+
+def agent(sweep_id: str, function=None, entity=None, project=None, count: int | None = None) -> None:
+    """Run `function` for trials of the sweep in this process (the built-in trainer without one);
+    inside it, `init()` returns the trial's run with the sampled values in its config."""
+    from core.sweeps import run_agent
+
+    run_agent(sweep_id, function=function, count=count)
 
 
 def define_metric(name: str, step_metric=None, step_sync=None, hidden=None, summary=None, goal=None,

@@ -122,3 +122,30 @@ def test_a_dead_agents_run_is_marked_crashed_and_the_sweep_goes_on(monkeypatch):
     ran = run_agent(sweep_id)
     assert store.get_run(orphan.run_id).status is RunStatus.CRASHED
     assert len(ran) == 1 and store.get_run(ran[0]).status is RunStatus.FINISHED
+
+
+def test_wandb_sweep_and_agent_with_a_function_and_hyperband():
+    from core import wandb
+
+    config = {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+              "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2},
+              "parameters": {"slope": {"values": [1.0, 0.5, 0.1, 0.0]}, "width": {"value": 3}}}
+    seen = []
+
+    def train():
+        with wandb.init(project="toy", config={"width": 99, "extra": "kept"}) as run:
+            seen.append(dict(run.config.items()))
+            for step in range(8):
+                wandb.log({"loss": 10.0 - run.config.slope * step})
+
+    sweep_id = wandb.sweep(config, project="toy")
+    wandb.agent(sweep_id, function=train)
+    store = Store()
+    trials = store.sweep_trials(sweep_id)
+    assert len(trials) == 4 and len(seen) == 4
+    assert all(s["width"] == 3 and s["extra"] == "kept" for s in seen)      # sampled values win
+    by_slope = {t["params"]["slope"]: t for t in trials}
+    assert by_slope[1.0]["status"] is RunStatus.FINISHED
+    assert by_slope[0.0]["status"] is RunStatus.PRUNED and "hyperband: loss" in by_slope[0.0]["reason"]
+    flat = store.metric_rows(by_slope[0.0]["run_id"], ["loss"])
+    assert len(flat) < 8 and store.get_run(by_slope[0.0]["run_id"]).config["slope"] == 0.0
