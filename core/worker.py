@@ -39,9 +39,12 @@ class StoreControl(TrainControl):
     """A TrainControl fed by the store's control rows; writes progress as the heartbeat."""
 
     def __init__(self, store: Store, run_id: str, interval_s: float = CONTROL_INTERVAL_S) -> None:
+        from core.demo import demo_limits
+
         super().__init__()
         self.store, self.run_id, self.interval_s = store, run_id, interval_s
         self._last = 0.0
+        self.limits, self.started_at = demo_limits(), time.monotonic()
 
     def poll(self) -> None:
         now = time.monotonic()
@@ -50,6 +53,8 @@ class StoreControl(TrainControl):
         self._last = now
         for command, data in self.store.take_controls(self.run_id):
             self.apply(command, data)
+        if self.limits is not None and now - self.started_at > self.limits.max_seconds:
+            self.stop(f"the demo's limit of {self.limits.max_seconds} s per run was reached")
         self.store.set_progress(self.run_id, {**self.position, "paused": self.paused, "pid": os.getpid()})
 
     def apply(self, command: str, data: dict) -> None:
@@ -70,9 +75,15 @@ class StoreControl(TrainControl):
 def submit(config: TrainConfig, *, store: Store | None = None, name: str | None = None,
            project: str = "default", source: str = "app") -> str:
     """Check `config` against its dataset, then record it as a queued run; returns the run id."""
+    from core.demo import check_demo, demo_limits
+    from core.models import build_model, count_parameters
     from core.runs import environment, prepare_data
 
-    prepare_data(config)                     # raises a user error before any run exists
+    limits = demo_limits()
+    check_demo(config, limits)               # in a hosted demo, before any file is read
+    data = prepare_data(config)              # raises a user error before any run exists
+    if limits is not None:
+        check_demo(config, limits, count_parameters(build_model(config, data.info)))
     store = store or Store()
     return store.create_run(config.to_dict(), name=name, project=project, source=source, environment=environment(),
                             status=RunStatus.QUEUED)
@@ -191,12 +202,21 @@ class WorkerProcess:
             self.process.wait(timeout=10)
 
 
-def ensure_worker(slots: int = 2) -> WorkerProcess:
+def job_slots() -> int:
+    """Runs trained at once: $LAB_MAX_JOBS (default 2), capped by the demo's limit."""
+    from core.demo import demo_limits
+
+    slots = max(1, int(os.environ.get("LAB_MAX_JOBS", "2")))
+    limits = demo_limits()
+    return min(slots, limits.max_jobs) if limits else slots
+
+
+def ensure_worker(slots: int | None = None) -> WorkerProcess:
     """Start (or restart) this process' supervisor for the current store; pages call it on load so
     that the worker is warm by the time someone clicks Start."""
     from core.tracker import default_url
 
-    worker = _worker_for(default_url(), slots)
+    worker = _worker_for(default_url(), slots or job_slots())
     worker.ensure_running()
     return worker
 

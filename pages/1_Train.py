@@ -9,7 +9,10 @@ from core.charts import dataset_preview, lr_figure, metric_figure, progress_text
 from core.config import ConfigError, TrainConfig
 from core.control import validate_live_change
 from core.errors import USER_ERRORS
-from core.formspec import FORM_GROUPS, config_from_form, default_form_values
+from core.demo import demo_limits
+from core.demo import describe as describe_demo
+from core.formspec import FORM_GROUPS, HIDDEN_IN_DEMO, config_from_form, default_form_values
+from core.runs import RESUMABLE, queue_resume
 from core.status import RunStatus
 from core.tracker import Store, shared_store
 from core.worker import ensure_worker, submit
@@ -23,11 +26,12 @@ def get_store() -> Store:
 
 
 def config_form(values: dict) -> tuple[bool, str]:
+    hidden = HIDDEN_IN_DEMO if demo_limits() else ()
     with st.form("train_form"):
         for group, fields in FORM_GROUPS:
             with st.expander(group, expanded=group in ("Data", "Model", "Optimisation")):
                 columns = st.columns(4)
-                for i, spec in enumerate(fields):
+                for i, spec in enumerate(f for f in fields if f.name not in hidden):
                     with columns[i % 4]:
                         values[spec.name] = field_widget(spec, values[spec.name])
         name = st.text_input("Run name (optional)")
@@ -128,6 +132,13 @@ def show_end(run, frames) -> None:
     if summary.get("checkpoint"):
         st.session_state[keys.PREDICT_RUN] = run.run_id
         st.page_link("pages/2_Predict.py", label=f"Predict with run {run.run_id}", icon="🔮")
+    if run.status in RESUMABLE and st.button("Resume from the last completed epoch", key=f"resume_{run.run_id}"):
+        try:
+            queue_resume(get_store(), run.run_id)
+        except USER_ERRORS as exc:
+            st.error(str(exc))
+        else:
+            st.rerun(scope="app")
 
 
 def live_view(run_id: str) -> None:
@@ -152,6 +163,8 @@ def live_view(run_id: str) -> None:
 
 
 st.title("Train")
+if demo_limits():
+    st.info(describe_demo(demo_limits()))
 ensure_worker()
 values = st.session_state.setdefault(keys.FORM_VALUES, default_form_values())
 submitted, run_name = config_form(values)

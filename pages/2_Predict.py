@@ -1,5 +1,7 @@
 """Predict: play with a trained model, and see which validation cases it gets right and wrong."""
 
+import json
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -7,7 +9,10 @@ import streamlit as st
 from core import ui_keys as keys
 from core.analysis import (canvas_to_image, confusion_matrix, decision_grid, pick_cases, probability_curve,
                            raw_points, sample_images, validation_cases, validation_data)
+from core.config import TrainConfig
 from core.errors import USER_ERRORS
+from core.imports import import_weights
+from core.registry import DATASET_NAMES, MODEL_NAMES
 from core.predict import Predictor
 from core.tracker import shared_store
 from core.uploads import read_upload
@@ -116,8 +121,26 @@ def case_view(predictor: Predictor, data) -> None:
             st.dataframe(chosen, hide_index=True, height=200)
 
 
+def import_section(store) -> None:
+    with st.expander("Import weights: a safetensors file, or a PyTorch state dict (read weights-only)"):
+        dataset = st.selectbox("Dataset", DATASET_NAMES, index=1, key="import_dataset")
+        model = st.selectbox("Model", MODEL_NAMES, key="import_model")
+        extra = st.text_input("Other config fields (JSON)", "{}", help='e.g. {"hidden": [32, 16]}')
+        file = st.file_uploader("Weights file", key="import_file")
+        if file is not None and st.button("Import"):
+            try:
+                config = TrainConfig(**{**json.loads(extra or "{}"), "dataset": dataset, "model": model})
+                run_id = import_weights(store, file.getvalue(), config, name=file.name)
+            except (ValueError, TypeError) as exc:        # user errors, bad JSON included
+                st.error(str(exc).splitlines()[0])
+            else:
+                st.session_state[keys.PREDICT_RUN] = run_id
+                st.success(f"Imported as run {run_id}")
+
+
 st.title("Predict")
 store = shared_store()
+import_section(store)
 candidates = [r for r in store.list_runs(limit=200) if r.summary.get("checkpoint")]
 if not candidates:
     st.info("No run has a checkpoint yet. Train one on the Train page first.")

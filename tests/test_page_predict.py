@@ -35,9 +35,10 @@ def test_threshold_prediction_for_a_typed_number():
     at = predict_page(run_id)
     assert not at.exception
     assert at.metric[0].value == "> 8"                  # the default input is 24
-    at.text_input[0].set_value("3.14").run()
+    number = lambda: next(t for t in at.text_input if t.label == "A number")  # noqa: E731
+    number().set_value("3.14").run()
     assert at.metric[0].value == "<= 8"
-    at.text_input[0].set_value("abc").run()
+    number().set_value("abc").run()
     assert not at.exception and "expected a number" in at.error[0].value
 
 

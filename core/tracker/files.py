@@ -56,6 +56,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_no_prefix_clash(paths: list[str]) -> None:
+    """Refuse a file that is also used as a folder ("a" and "a/b"), which no folder can hold."""
+    from core.paths import UnsafePath
+
+    names = set(paths)
+    for path in paths:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in names:
+                raise UnsafePath(f"{'/'.join(parts[:depth])!r} is both a file and a folder in this artifact")
+
+
 class FileMixin:
     """Blob, artifact, table and image operations of `Store` (needs `self.engine` and `self.home`)."""
 
@@ -95,6 +107,7 @@ class FileMixin:
         if not name or not type:
             raise ValueError("an artifact needs a name and a type")
         entries = sorted((safe_relative(rel), *self.put_file(Path(src))) for rel, src in files.items())
+        check_no_prefix_clash([path for path, _, _ in entries])
         digest = hashlib.sha256(json.dumps(entries).encode()).hexdigest()
         with self.engine.begin() as conn:
             latest = conn.execute(select(artifacts).where(artifacts.c.name == name)

@@ -1,0 +1,79 @@
+"""Importing weights a user uploads, without running anyone's code.
+
+    run_id = import_weights(store, data, TrainConfig(dataset="digits", model="mlp"), name="mine")
+
+Accepted: a safetensors file, or a PyTorch file holding a plain state dict of tensors, read with
+`torch.load(weights_only=True)` and never with a fallback to full unpickling, so a malicious pickle
+is refused before it can do anything. The weights must fit the model the config describes exactly
+(missing, unexpected and mis-shaped keys are listed); only then is a run registered, with the
+weights as its best checkpoint and a `model` artifact.
+"""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+from core.checkpoint import load_into, parse_weights, save_checkpoint
+from core.config import TrainConfig
+from core.errors import CheckpointError
+from core.status import RunStatus
+
+MAX_WEIGHTS_BYTES = 200 * 2**20
+
+
+def read_weights(data: bytes) -> dict[str, torch.Tensor]:
+    """A state dict from safetensors or weights-only torch bytes; CheckpointError for anything else."""
+    if not data:
+        raise CheckpointError("the file is empty")
+    if len(data) > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"the file has {len(data):,} bytes; the limit is {MAX_WEIGHTS_BYTES:,}")
+    if looks_like_safetensors(data):
+        return parse_weights(data, "the upload")
+    try:
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for hostile or broken input; none may pass
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise CheckpointError("refused: not safetensors, and not a weights-only PyTorch file "
+                              f"({type(exc).__name__}: {first})") from None
+    return state_dict_of(loaded)
+
+
+def looks_like_safetensors(data: bytes) -> bool:
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
+    return 0 < size <= len(data) - 8 and data[8:9] == b"{"
+
+
+def state_dict_of(loaded) -> dict[str, torch.Tensor]:
+    """The tensors of a loaded object: a state dict, or one nested under 'state_dict' / 'model'."""
+    if isinstance(loaded, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(loaded.get(key), dict):
+                loaded = loaded[key]
+                break
+    if not isinstance(loaded, dict) or not loaded or not all(
+            isinstance(k, str) and torch.is_tensor(v) for k, v in loaded.items()):
+        raise CheckpointError("the file does not hold a state dict of named tensors")
+    return dict(loaded)
+
+
+def import_weights(store, data: bytes, config: TrainConfig, name: str | None = None) -> str:
+    """Check uploaded weights against `config`'s model, then register them as a finished run."""
+    from core.models import build_model
+    from core.runs import environment, log_model_artifact, prepare_data
+    from core.training import Outcome
+
+    state = read_weights(data)
+    info = prepare_data(config).info
+    model = build_model(config, info)
+    load_into(model, state)                               # lists every mismatch; nothing stored yet
+    run_id = store.create_run(config.to_dict(), name=name or "imported weights", source="upload",
+                              environment=environment())
+    path = save_checkpoint(store.run_folder(run_id), model, {"config": config.to_dict(),
+                                                              "dataset": info.to_dict(), "epoch": 0})
+    outcome = Outcome(RunStatus.FINISHED, "imported", 0, 0, None, None, str(path))
+    artifact = log_model_artifact(store, run_id, outcome)
+    store.finish_run(run_id, RunStatus.FINISHED, "weights imported from an upload",
+                     summary={"checkpoint": str(path), "model_artifact": artifact.label})
+    return run_id

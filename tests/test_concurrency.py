@@ -1,0 +1,78 @@
+"""Several writers and several browser sessions at once."""
+
+import sqlite3
+import threading
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from core.status import RunStatus
+from core.tracker import Store
+from tests.conftest import REPO
+
+
+def test_a_locked_store_delays_writes_instead_of_failing(lab_home):
+    store = Store()
+    run_id = store.create_run({})
+    locked = threading.Event()
+
+    def hold_lock():
+        conn = sqlite3.connect(lab_home / "lab.db", isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        time.sleep(1.5)
+        conn.execute("COMMIT")
+        conn.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    locked.wait()
+    start = time.monotonic()
+    store.log_metrics(run_id, {"loss": 1.0}, step=1)           # waits for the lock, then succeeds
+    waited = time.monotonic() - start
+    holder.join()
+    assert waited >= 1.0
+    assert [r["value"] for r in store.metric_rows(run_id)] == [1.0]
+
+
+def train_page() -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/1_Train.py")
+    return at.run()
+
+
+def wait_final(run_ids, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if all(Store().get_run(r).status.is_final for r in run_ids):
+            return
+        time.sleep(0.3)
+    raise AssertionError("runs did not finish")
+
+
+def test_two_sessions_training_at_once_each_see_their_own_run():
+    from core import ui_keys as keys
+
+    first, second = train_page(), train_page()
+    first.button[0].click().run()
+    second.button[0].click().run()
+    ids = {first.session_state[keys.ACTIVE_RUN], second.session_state[keys.ACTIVE_RUN]}
+    assert len(ids) == 2 and len(Store().list_runs()) == 2
+    wait_final(ids)
+    for at in (first, second):
+        at.run()
+        assert not at.exception
+        own = at.session_state[keys.ACTIVE_RUN]
+        assert [s.value for s in at.subheader] == [f"Run {own}: run-{own}"]
+    assert all(Store().get_run(r).status is RunStatus.FINISHED for r in ids)
+
+
+def test_a_double_click_on_start_starts_one_run_then_asks():
+    at = train_page()
+    at.button[0].click().run()
+    at.button[0].click().run()                                 # the second click of a double click
+    assert len(Store().list_runs()) == 1
+    wait_final([Store().list_runs()[0].run_id])
+    at.run()
+    at.button[0].click().run()                                 # a deliberate second start after it ended
+    assert len(Store().list_runs()) == 2

@@ -1,0 +1,68 @@
+"""Hosted-demo mode: caps checked before a run exists, shown on the page, enforced while training."""
+
+import tomllib
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import ConfigError, TrainConfig
+from core.demo import DemoLimits, demo_limits
+from core.tracker import Store
+from core.worker import StoreControl, job_slots, submit
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def demo(monkeypatch):
+    monkeypatch.setenv("LAB_DEMO", "1")
+    monkeypatch.setenv("LAB_DEMO_MAX_SECONDS", "1")
+    return demo_limits()
+
+
+def test_limits_come_from_the_environment(demo, monkeypatch):
+    assert demo == DemoLimits(max_seconds=1)
+    monkeypatch.setenv("LAB_MAX_JOBS", "8")
+    assert job_slots() == demo.max_jobs
+    monkeypatch.delenv("LAB_DEMO")
+    assert demo_limits() is None and job_slots() == 8
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"epochs": 31}, "epochs: 31 is over the demo's cap of 30"),
+    ({"dataset": "mnist"}, "not available in the demo"),
+    ({"data_root": "/etc"}, "server folders"),
+    ({"dataset": "moons", "num_samples": 100_000}, "num_samples"),
+    ({"hidden": (2048, 2048)}, "parameters is over the demo's cap"),
+])
+def test_over_the_caps_is_refused_before_a_run_exists(demo, change, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        submit(TrainConfig(**change))
+    assert Store().list_runs() == []
+
+
+def test_wall_time_cap_stops_the_run(demo):
+    store = Store()
+    run_id = store.create_run({})
+    control = StoreControl(store, run_id, interval_s=0.0)
+    control.started_at -= 5                                    # as if it had trained for 5 s
+    control.at_step(1, 0, 10, 0)
+    assert "limit of 1 s per run" in control.stop_reason
+
+
+
+def test_page_shows_the_caps_and_hides_server_paths(demo):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/1_Train.py").run()
+    assert not at.exception
+    assert any("Demo limits: up to 30 epochs" in i.value for i in at.info)
+    assert all(t.label != "data root" for t in at.text_input)
+
+
+def test_xsrf_protection_and_upload_cap_are_configured():
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["server"]["maxUploadSize"] == 10
+    from core.uploads import MAX_UPLOAD_BYTES
+
+    assert MAX_UPLOAD_BYTES == config["server"]["maxUploadSize"] * 2**20
+

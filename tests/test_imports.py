@@ -1,0 +1,83 @@
+"""Uploaded weights: safetensors or weights-only torch files are accepted; hostile files run nothing."""
+
+import io
+import os
+import pickle
+
+import pytest
+import torch
+
+from core.config import TrainConfig
+from core.errors import CheckpointError
+from core.imports import import_weights, read_weights
+from core.models import build_model
+from core.datasets import load_dataset
+from core.predict import Predictor
+from core.tracker import Store
+
+CONFIG = TrainConfig(dataset="digits", model="mlp", hidden=(16,))
+
+
+def model_bytes(kind: str) -> tuple[bytes, torch.nn.Module]:
+    model = build_model(CONFIG, load_dataset(CONFIG).info)
+    buffer = io.BytesIO()
+    if kind == "torch":
+        torch.save(model.state_dict(), buffer)
+        return buffer.getvalue(), model
+    from safetensors.torch import save
+
+    return save({k: v.contiguous() for k, v in model.state_dict().items()}), model
+
+
+class Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "torch"])
+def test_good_weights_become_a_run_that_predicts(kind):
+    data, model = model_bytes(kind)
+    store = Store()
+    run_id = import_weights(store, data, CONFIG, name="mine")
+    run = store.get_run(run_id)
+    assert run.status.value == "finished" and run.source == "upload"
+    predictor = Predictor.from_run(run_id, store)
+    x = load_dataset(CONFIG).val_x[:5]
+    assert torch.allclose(predictor.probabilities(x), torch.softmax(model(x), dim=1))
+    assert store.get_artifact(f"model-{run_id}", "latest").type == "model"
+
+
+@pytest.mark.parametrize("wrap", ["torch.save", "raw pickle", "nested in a dict"])
+def test_a_malicious_pickle_runs_nothing_and_registers_nothing(tmp_path, wrap):
+    marker = tmp_path / "pwned"
+    payload = Evil(marker)
+    buffer = io.BytesIO()
+    if wrap == "torch.save":
+        torch.save(payload, buffer)
+    elif wrap == "raw pickle":
+        pickle.dump(payload, buffer)
+    else:
+        torch.save({"state_dict": {"w": torch.zeros(1)}, "extra": payload}, buffer)
+    with pytest.raises(CheckpointError, match="refused"):
+        import_weights(Store(), buffer.getvalue(), CONFIG)
+    assert not marker.exists()
+    assert Store().list_runs() == []
+
+
+def test_wrong_architecture_truncated_and_junk_are_clear_errors():
+    data, _ = model_bytes("safetensors")
+    with pytest.raises(CheckpointError, match=r"missing .*wrong shapes"):
+        import_weights(Store(), data, TrainConfig(dataset="digits", model="mlp", hidden=(32, 16)))
+    for junk in (b"", data[:100], os.urandom(1000), b"PK\x03\x04" + os.urandom(200)):
+        with pytest.raises(CheckpointError):
+            read_weights(junk)
+    nan_state = {k: torch.full_like(v, float("nan")) for k, v in build_model(CONFIG, load_dataset(CONFIG).info)
+                 .state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(nan_state, buffer)
+    with pytest.raises(CheckpointError, match="NaN"):
+        import_weights(Store(), buffer.getvalue(), CONFIG)
+    assert Store().list_runs() == []
