@@ -11,6 +11,8 @@ from core.worker import ensure_worker, submit
 PAGES = [("pages/1_Train.py", "Train", "edit hyperparameters, train, watch live, steer mid-run"),
          ("pages/2_Predict.py", "Predict", "type a number, click a point, draw or upload a digit"),
          ("pages/3_Transforms.py", "Transforms", "torchvision transforms, stage by stage"),
+         ("pages/4_Runs.py", "Runs", "find, compare, label and export runs; artifacts, tables, images"),
+         ("pages/5_Sweeps.py", "Sweeps", "W&B-style sweeps offline: grid, random, bayes, hyperband"),
          ("pages/6_Tensor_ops.py", "Tensor ops", "scatter, mul/mm/bmm/@, eval() vs no_grad()")]
 
 st.set_page_config(page_title="Torch Lab", layout="wide")

@@ -14,3 +14,7 @@ RUNS_SELECTED = "runs_selected"          # run ids picked for comparison on the 
 RUNS_TABLE_FILTER = "runs_table_filter"  # pandas query over a logged table on the Runs page (a widget key)
 RUNS_DETAIL = "runs_detail"              # run id whose details the Runs page shows (a widget key)
 RUNS_NOTICE = "runs_notice"              # one-line message shown once after a rename or delete
+SWEEP_SELECTED = "sweeps_selected"       # sweep id the Sweeps page shows
+SWEEP_LIVE = "sweeps_live"               # sweep id the live fragment saw running (to rerun the app once it ends)
+SWEEP_FORM = "sweeps_form"               # prefix of the Sweeps form's widget keys, e.g. "sweeps_form.lr.dist"
+SWEEP_YAML = "sweeps_yaml"               # the Sweeps page's YAML editor (a widget key, kept for the session)

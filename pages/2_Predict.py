@@ -15,7 +15,7 @@ from core.imports import import_weights
 from core.registry import DATASET_NAMES, MODEL_NAMES
 from core.predict import Predictor
 from core.tracker import shared_store
-from core.uploads import read_upload
+from core.uploads import read_upload, to_rgb_or_l
 
 st.set_page_config(page_title="Predict · Torch Lab", layout="wide")
 
@@ -82,7 +82,7 @@ def image_playground(predictor: Predictor, data) -> None:
         file = st.file_uploader("An image", type=None, key="upload")
         if file is not None:
             try:
-                image = read_upload(file.getvalue())
+                image = to_rgb_or_l(read_upload(file.getvalue()))   # 16-bit, CMYK... shown and read alike
             except USER_ERRORS as exc:
                 st.error(str(exc))
             else:

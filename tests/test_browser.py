@@ -87,6 +87,38 @@ def draw_stroke(page) -> None:
     page.mouse.up()
 
 
+def hostile_uploads() -> list[tuple[str, bytes, str]]:
+    """(file name, bytes, text the page must show): each a clear outcome, never a traceback."""
+    import io
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    def encoded(image, fmt="PNG"):
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt)
+        return buffer.getvalue()
+
+    bomb = bytearray(encoded(Image.new("L", (1, 1))))
+    bomb[16:24] = (100_000).to_bytes(4, "big") * 2
+    bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")
+    deep = Image.fromarray(np.full((40, 40), 40000, dtype=np.uint16))
+    return [("bomb.png", bytes(bomb), "cannot use the upload"), ("empty.png", b"", "empty"),
+            ("random.png", np.random.default_rng(0).bytes(3000), "not a known image format"),
+            ("deep.png", encoded(deep), "confident"), ("cmyk.jpg", encoded(Image.new("CMYK", (30, 30)), "JPEG"),
+                                                       "confident")]
+
+
+def check_hostile_uploads(page) -> None:
+    page.get_by_role("tab", name="Upload").click()
+    chooser = page.locator("input[type=file]").last
+    for name, data, expected in hostile_uploads():
+        chooser.set_input_files(files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+        page.locator(f"text={expected} >> visible=true").first.wait_for(timeout=30_000)
+        assert page.get_by_text("Traceback").count() == 0, name
+
+
 def test_train_then_draw_and_predict(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -105,6 +137,7 @@ def test_train_then_draw_and_predict(server, tmp_path):
         page.get_by_text("Prediction").first.wait_for(timeout=60_000)
         assert page.get_by_text("confident").count() >= 1
         page.screenshot(path=shots / "predict.png", full_page=True)
+        check_hostile_uploads(page)
         page.goto(server)
         page.get_by_text("Latest runs").wait_for(timeout=30_000)
         page.screenshot(path=shots / "home.png", full_page=True)

@@ -1,0 +1,176 @@
+"""Sweeps: define a W&B-style sweep, run agents on it, watch its runs live and see which settings mattered."""
+
+import os
+
+import streamlit as st
+
+from core import ui_keys as keys
+from core.config import TrainConfig
+from core.errors import USER_ERRORS
+from core.registry import DATASET_NAMES, MODEL_NAMES
+from core.sweepjobs import (EXAMPLE_YAML, FORM_FIELDS, TRAINER_METRICS, agents_alive, check_sweep, default_key_text,
+                            distribution_keys, form_config, start_agents, stop_sweep)
+from core.sweeps import create_sweep
+from core.sweepspec import DISTRIBUTIONS, GOALS, METHODS, SweepConfigError
+from core.sweepviz import (MIN_RUNS, best_run, curves_figure, display_table, has_running, importance_frame,
+                           parcoords_figure, scatter_figure, scored, sweep_view, top_k, varying_params)
+from core.tracker import shared_store
+from core.worker import submit
+
+st.set_page_config(page_title="Sweeps · Torch Lab", layout="wide")
+SHARE = st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")
+IMPORTANCE_COLUMNS = {"importance": SHARE, "fanova": SHARE,
+                      "correlation": st.column_config.NumberColumn(format="%+.2f")}
+
+
+def kept(name: str) -> dict:
+    """Options that keep a form widget's value for the whole session, across page switches."""
+    return {"key": f"{keys.SWEEP_FORM}.{name}", "persist_state": "session"}
+
+
+def field_picker(name: str) -> tuple[str, dict]:
+    cols, dists = st.columns(4), list(DISTRIBUTIONS)
+    dist = cols[0].selectbox(name, dists, index=dists.index(FORM_FIELDS[name][0]), **kept(f"{name}.dist"))
+    return dist, {key: cols[i + 1].text_input(f"{name} {key}" + (" (separate by ;)" if key == "values" else ""),
+                                              default_key_text(name, dist, key), **kept(f"{name}.{dist}.{key}"))
+                  for i, key in enumerate(distribution_keys(dist))}
+
+
+def form_source() -> dict:
+    c = st.columns(4)
+    method = c[0].selectbox("Method", METHODS, index=1, **kept("method"))
+    metric = c[1].selectbox("Metric", TRAINER_METRICS, **kept("metric"))
+    goal = c[2].selectbox("Goal", GOALS, **kept("goal"))
+    run_cap = c[3].number_input("Run cap (0: none)", 0, 10_000, 8, **kept("run_cap"))
+    h = st.columns(3)
+    hyperband = h[0].checkbox("Hyperband early termination", True, **kept("hyperband"))
+    min_iter = h[1].number_input("min_iter", 1, 1000, 2, disabled=not hyperband, **kept("min_iter"))
+    eta = h[2].number_input("eta", 2, 10, 2, disabled=not hyperband, **kept("eta"))
+    chosen = st.multiselect("Parameters to sweep", list(FORM_FIELDS), default=["lr", "batch_size"], **kept("fields"))
+    return form_config(method, metric, goal, {name: field_picker(name) for name in chosen},
+                       {"min_iter": min_iter, "eta": eta} if hyperband else None, run_cap or None)
+
+
+def create_section(store) -> None:
+    mode = st.radio("Define the sweep with", ["form", "YAML"], horizontal=True, **kept("mode"))
+    c = st.columns(4)
+    dataset = c[0].selectbox("Dataset", DATASET_NAMES, index=DATASET_NAMES.index("digits"), **kept("dataset"))
+    model = c[1].selectbox("Model", MODEL_NAMES, **kept("model"))
+    agents = c[2].number_input("Agents (processes)", 1, os.cpu_count() or 1, 1, **kept("agents"),
+                               help="Each trial runs the built-in trainer on this dataset and model, unless the "
+                                    "sweep's parameters set them.")
+    count = c[3].number_input("Trials per agent (0: until the sweep ends)", 0, 10_000, 0, **kept("count"))
+    source = form_source() if mode == "form" else st.text_area(
+        "Sweep config (W&B YAML)", EXAMPLE_YAML, height=260, key=keys.SWEEP_YAML, persist_state="session")
+    checked = check_sweep(source, dataset, model)
+    if checked.error:
+        st.error(checked.error)
+    for warning in checked.warnings:
+        st.warning(warning)
+    if st.button("Start", type="primary", disabled=checked.config is None):
+        sweep_id = create_sweep(checked.config, store=store)
+        start_agents(sweep_id, processes=int(agents), count=int(count) or None, store=store)
+        st.session_state[keys.SWEEP_SELECTED] = st.query_params["sweep"] = sweep_id
+        st.rerun()
+
+
+def chosen_sweep(store) -> dict | None:
+    sweeps = {s["sweep_id"]: s for s in store.list_sweeps()}
+    wanted = st.query_params.get("sweep") or st.session_state.get(keys.SWEEP_SELECTED)
+    if wanted and wanted not in sweeps:
+        st.error(f"There is no sweep {wanted!r} in this lab; pick one of the sweeps below.")
+        wanted = None
+    if not sweeps:
+        st.info("No sweeps yet. Define one above and press Start, or `python -m core sweep create FILE.yaml`.")
+        return None
+    ids = list(sweeps)
+    label = {i: f"{i} · {s['config']['method']} · {s['state']} · {s['name'] or s['project']}"
+             for i, s in sweeps.items()}
+    sweep_id = st.selectbox("Sweep", ids, index=ids.index(wanted) if wanted else 0, format_func=label.get)
+    st.session_state[keys.SWEEP_SELECTED] = st.query_params["sweep"] = sweep_id
+    return sweeps[sweep_id]
+
+
+def live_section(store, sweep_id: str, view) -> None:
+    @st.fragment(run_every=2.0 if agents_alive(sweep_id) or has_running(view.table) else None)
+    def panel():
+        now = sweep_view(store, sweep_id)
+        st.caption(f"{len(now.table)} runs · {agents_alive(sweep_id)} agent process(es) started here still running")
+        st.dataframe(display_table(now.table), hide_index=True)
+        st.plotly_chart(curves_figure(now), key="sweep_curves")
+        if agents_alive(sweep_id) or has_running(now.table):
+            st.session_state[keys.SWEEP_LIVE] = sweep_id
+        elif st.session_state.pop(keys.SWEEP_LIVE, None) == sweep_id:
+            st.rerun(scope="app")                  # the analysis below updates once the sweep ends
+    panel()
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring parameter importance...")
+def importance(done, params: list[str]):
+    return importance_frame(done, params)
+
+
+def analysis_section(view) -> None:
+    metric, goal = view.spec.metric.name, view.spec.metric.goal
+    done = scored(view.table)
+    if len(done) < MIN_RUNS or not (params := varying_params(done)):
+        return st.info(f"Parallel coordinates and parameter importance need at least {MIN_RUNS} finished runs "
+                       f"with a value of {metric} and a parameter that varies; this sweep has {len(done)}.")
+    k = st.slider("Show the best K runs", 1, len(done), len(done))
+    st.plotly_chart(parcoords_figure(top_k(done, k, goal), params, metric, goal), key="sweep_parcoords")
+    left, right = st.columns(2)
+    left.markdown(f"**Parameter importance for {metric}** (random forest, Pearson correlation, fANOVA)")
+    left.dataframe(importance(done, params), hide_index=True, column_config=IMPORTANCE_COLUMNS)
+    param = right.selectbox("Parameter", params)
+    right.plotly_chart(scatter_figure(view.table, param, metric), key="sweep_scatter")
+
+
+def best_section(store, view) -> None:
+    if (best := best_run(view.table, view.spec.metric.goal)) is None:
+        return
+    run = store.get_run(best["run_id"])
+    st.subheader("Best run")
+    st.markdown(f"Best run **{run.run_id}** ({run.name}): {view.spec.metric.name} = {best['value']:.4g}")
+    st.json(run.config, expanded=False)
+    left, right, _ = st.columns([1, 1, 3])
+    if left.button("Train it again"):
+        try:
+            run_id = submit(TrainConfig(**run.config), store=store, name=f"{run.name} again", source="app")
+        except USER_ERRORS as exc:
+            return st.error(str(exc))
+        st.session_state[keys.ACTIVE_RUN] = run_id
+        st.switch_page("pages/1_Train.py")
+    if right.button("Open in Predict", disabled=not run.summary.get("checkpoint")):
+        st.session_state[keys.PREDICT_RUN] = run.run_id
+        st.switch_page("pages/2_Predict.py")
+
+
+def sweep_buttons(store, sweep: dict) -> None:
+    left, right, _ = st.columns([1, 1, 4])
+    if left.button("Stop sweep"):
+        with st.spinner("Stopping its runs and agents..."):
+            stop_sweep(store, sweep["sweep_id"])
+        st.rerun()
+    if right.button("Add an agent", help="one more agent process on this sweep"):
+        start_agents(sweep["sweep_id"], store=store)
+        st.rerun()
+
+
+st.title("Sweeps")
+store = shared_store()
+with st.expander("New sweep", expanded=not store.list_sweeps()):
+    create_section(store)
+if (sweep := chosen_sweep(store)) is not None:
+    try:
+        view = sweep_view(store, sweep["sweep_id"])
+    except (SweepConfigError, LookupError) as exc:
+        st.error(f"Cannot show sweep {sweep['sweep_id']}: {exc}")
+        st.stop()
+    if sweep["state"] == "running":
+        sweep_buttons(store, sweep)
+    live_section(store, sweep["sweep_id"], view)
+    if view.spec.metric is None:
+        st.info("This sweep has no metric, so its runs cannot be ranked.")
+    else:
+        analysis_section(view)
+        best_section(store, view)
