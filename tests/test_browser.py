@@ -25,6 +25,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+PAGES = [("", "Latest runs", "home"), ("Transforms", "rounding vs truncation", "transforms"), ("Runs", "Compare", "runs"),
+         ("Sweeps", "New sweep", "sweeps"), ("Tensor_ops", "One-hot labels", "tensor_ops")]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -138,11 +142,15 @@ def test_train_then_draw_and_predict(server, tmp_path):
         assert page.get_by_text("confident").count() >= 1
         page.screenshot(path=shots / "predict.png", full_page=True)
         check_hostile_uploads(page)
-        page.goto(server)
-        page.get_by_text("Latest runs").wait_for(timeout=30_000)
-        page.screenshot(path=shots / "home.png", full_page=True)
+        for path, text, shot in PAGES:
+            page.goto(f"{server}/{path}")
+            page.get_by_text(text).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)                   # let charts finish drawing
+            assert page.get_by_text("Traceback").count() == 0, path
+            page.screenshot(path=shots / f"{shot}.png", full_page=True)
         browser.close()
-    assert all((shots / f"{name}.png").stat().st_size > 10_000 for name in ("train", "predict", "home"))
+    names = ["train", "predict"] + [shot for _, _, shot in PAGES]
+    assert all((shots / f"{name}.png").stat().st_size > 10_000 for name in names)
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         target = REPO / "docs" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)
