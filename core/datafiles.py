@@ -11,7 +11,6 @@ torchvision is imported only here, and only for CIFAR-10 or a download.
 from __future__ import annotations
 
 import gzip
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 from core.config import TrainConfig
 from core.datasets import DatasetInfo, cap_samples
 from core.errors import DataError
-from core.paths import data_root
+from core.paths import data_root, sha256_file
 
 IDX_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -56,14 +55,6 @@ def find_idx(raw_dir: Path, stem: str) -> Path | None:
     return None
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_idx_split(raw_dir: Path, split: str):
     """(images as float (N,1,28,28) in 0..1, labels, files) of one split, or None when absent."""
     images = find_idx(raw_dir, f"{split}-images-idx3-ubyte")
@@ -74,7 +65,7 @@ def load_idx_split(raw_dir: Path, split: str):
     if x.ndim != 3 or y.ndim != 1 or x.shape[0] != y.shape[0]:
         raise DataError(f"{raw_dir}: {split} images {x.shape} and labels {y.shape} do not match")
     tensor_x = torch.from_numpy(x.copy()).unsqueeze(1).float().div_(255.0)
-    files = tuple((p.name, sha256(p)) for p in (images, labels))
+    files = tuple((p.name, sha256_file(p)) for p in (images, labels))
     return tensor_x, torch.from_numpy(y.astype(np.int64)), files
 
 

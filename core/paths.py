@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -56,3 +57,12 @@ def resolve_inside(root: Path, name: str) -> Path:
     if target != root and root not in target.parents:
         raise UnsafePath(f"{name!r} resolves outside {root}")
     return target
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -35,3 +35,19 @@ def store_url(request, lab_home) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{lab_home / 'lab.db'}"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+def train_runs_into(home: Path, configs: dict, **labels) -> dict:
+    """Train each named config as a real run in the lab at `home`: {name: run id}."""
+    from core.runs import train_tracked
+    from core.tracker import Store
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAB_HOME", str(home))
+        patch.delenv("LAB_STORE", raising=False)
+        store = Store()
+        ids = {}
+        for name, config in configs.items():
+            ids[name] = store.create_run(config.to_dict(), name=name, **labels)
+            list(train_tracked(config, store, ids[name]))
+    return ids

@@ -17,8 +17,8 @@ from core.compare import (RUN_COLUMNS, CompareError, architecture, artifact_zip,
                           label_changes, metric_keys, metrics_csv, parse_tags, run_labels, runs_frame,
                           seed_groups, smooth, sort_frame, table_frame)
 from core.config import TrainConfig
-from core.runs import train_tracked
 from core.tracker import Store
+from tests.conftest import train_runs_into
 
 CONFIGS = {"thr": TrainConfig(dataset="threshold", epochs=2, batch_size=6),
            "m1": TrainConfig(dataset="moons", epochs=2, num_samples=100, seed=1),
@@ -29,14 +29,7 @@ CONFIGS = {"thr": TrainConfig(dataset="threshold", epochs=2, batch_size=6),
 def trained(tmp_path_factory):
     """A lab home holding three real runs (threshold, and moons with seeds 1 and 2): (home, {name: id})."""
     home = tmp_path_factory.mktemp("lab")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LAB_HOME", str(home))
-        patch.delenv("LAB_STORE", raising=False)
-        store = Store()
-        ids = {}
-        for name, config in CONFIGS.items():
-            ids[name] = store.create_run(config.to_dict(), name=name, project="toys", tags=["a", "b"])
-            list(train_tracked(config, store, ids[name]))
+    ids = train_runs_into(home, CONFIGS, project="toys", tags=["a", "b"])
     return home, ids
 
 

@@ -11,9 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import ui_keys as keys
 from core.config import TrainConfig
-from core.runs import train_tracked
 from core.tracker import Store
-from tests.conftest import REPO
+from tests.conftest import REPO, train_runs_into
 
 CONFIGS = {"thr": TrainConfig(dataset="threshold", epochs=2, batch_size=6),
            "m1": TrainConfig(dataset="moons", epochs=2, num_samples=100, seed=1),
@@ -24,13 +23,7 @@ CONFIGS = {"thr": TrainConfig(dataset="threshold", epochs=2, batch_size=6),
 def trained(tmp_path_factory):
     """A lab home with three real runs (threshold; moons with seeds 1 and 2), trained once: (home, ids)."""
     home = tmp_path_factory.mktemp("lab")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LAB_HOME", str(home))
-        store = Store()
-        made = {}
-        for name, config in CONFIGS.items():
-            made[name] = store.create_run(config.to_dict(), name=name)
-            list(train_tracked(config, store, made[name]))
+    made = train_runs_into(home, CONFIGS)
     return home, made
 
 

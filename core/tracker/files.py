@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert, select, update
 
-from core.paths import resolve_inside, safe_relative
+from core.paths import resolve_inside, safe_relative, sha256_file
 from core.tracker.schema import (artifact_aliases, artifact_files, artifact_uses, artifacts, run_files,
                                  run_images, run_tables)
 
@@ -46,14 +46,6 @@ class ArtifactRecord:
     @property
     def label(self) -> str:
         return f"{self.name}:v{self.version}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_no_prefix_clash(paths: list[str]) -> None:
