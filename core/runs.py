@@ -73,67 +73,16 @@ def log_model_artifact(store: Store, run_id: str, outcome: Outcome):
 def environment() -> dict:
     """Versions and host a run was made with."""
     import platform
+    from importlib import metadata
 
     import torch
 
+    versions = {}
+    for package in ("torch", "torchvision", "numpy", "scikit-learn", "safetensors", "pydantic", "optuna"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
     return {"python": platform.python_version(), "torch": torch.__version__, "host": platform.node(),
-            "platform": platform.platform(), "cuda": torch.version.cuda if torch.cuda.is_available() else None}
-
-
-RESUMABLE = (RunStatus.STOPPED, RunStatus.CRASHED, RunStatus.FAILED)
-
-
-def reopen_for_resume(store: Store, run_id: str, *, queue: bool = False) -> TrainConfig:
-    """Check that a stopped/crashed run can continue, mark it running (or queued for the worker) and
-    return its config. A finished run stays finished: its record is final."""
-    from core.errors import CheckpointError
-    from core.resume import has_last, read_last
-
-    run = store.get_run(run_id)
-    if run.status not in RESUMABLE:
-        raise ConfigError(f"run {run_id} is {run.status.value}; only stopped, crashed or failed runs can resume")
-    if not has_last(store.run_folder(run_id)):
-        raise CheckpointError(f"run {run_id} has no completed epoch to resume from; start it again instead")
-    config = TrainConfig.from_dict(run.config)
-    store.forget_after_epoch(run_id, read_last(store.run_folder(run_id)).epoch)
-    store.reopen_run(run_id, RunStatus.QUEUED if queue else RunStatus.RUNNING)
-    return config
-
-
-def queue_resume(store: Store, run_id: str) -> None:
-    """Queue a stopped/crashed run for the worker: from its last epoch, or from the start when it
-    died before finishing one (its partial records are dropped)."""
-    from core.resume import has_last
-
-    if has_last(store.run_folder(run_id)):
-        reopen_for_resume(store, run_id, queue=True)
-        return
-    run = store.get_run(run_id)
-    if run.status not in RESUMABLE:
-        raise ConfigError(f"run {run_id} is {run.status.value}; only stopped, crashed or failed runs can resume")
-    store.forget_after_epoch(run_id, 0)
-    store.reopen_run(run_id, RunStatus.QUEUED)
-
-
-def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:
-    values = {key: getattr(m, key) for key in EPOCH_KEYS}
-    values["epoch"] = m.epoch
-    store.log_metrics(run_id, values, step=m.step, epoch=m.epoch)
-    if m.step_losses:
-        first = m.step - len(m.step_losses)
-        store.log_step_losses(run_id, m.step_losses, first_step=first, epoch=m.epoch)
-    for step, field, value in m.changes:
-        store.log_event(run_id, "change", {"field": field, "value": value}, step=step, epoch=m.epoch)
-    store.update_summary(run_id, {**values, "best_epoch": m.best_epoch})
-
-
-def outcome_summary(outcome: Outcome) -> dict:
-    return {"best_val_acc": outcome.best_val_acc, "best_val_loss": outcome.best_val_loss,
-            "best_epoch": outcome.best_epoch, "epochs_completed": outcome.epochs_completed,
-            "checkpoint": outcome.checkpoint}
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, (GeneratorExit, KeyboardInterrupt)):
-        return "interrupted"
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+            "platform": platform.platform(), "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+            "packages": versions}

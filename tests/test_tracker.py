@@ -169,3 +169,15 @@ def test_four_processes_log_4000_rows_into_one_sqlite_store(lab_home):
     rows = Store(url).metric_rows(run_id)
     assert len(rows) == 4000
     assert sorted({r["key"] for r in rows}) == ["w0", "w1", "w2", "w3"]
+
+
+def test_runs_record_their_environment(store_url):
+    import torch
+
+    from core.runs import environment
+
+    store = Store(store_url)
+    run_id = store.create_run({}, environment=environment())
+    recorded = store.get_run(run_id).environment
+    assert recorded["torch"] == torch.__version__ and recorded["packages"]["numpy"]
+    assert recorded["python"].count(".") == 2
