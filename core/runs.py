@@ -11,7 +11,10 @@ The CLI, the dashboard's worker and scripts all use this, so a run shows up the 
 
 from __future__ import annotations
 
+import os
 from typing import Generator
+
+import torch
 
 from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
@@ -44,7 +47,8 @@ def train_tracked(config: TrainConfig, store: Store, run_id: str, *, control: Tr
         data = data if data is not None else prepare_data(config)
         store.log_event(run_id, "resume" if resume else "start",
                         {"dataset": data.info.to_dict(), "num_train": data.num_train,
-                         "num_val": int(data.val_y.shape[0])})
+                         "num_val": int(data.val_y.shape[0]), "torch_threads": torch.get_num_threads(),
+                         "pid": os.getpid()})
         for metrics in train(config, data, control=control, checkpoint_dir=store.run_folder(run_id),
                              record_steps=record_steps, resume=resume):
             log_epoch(store, run_id, metrics)
@@ -86,3 +90,62 @@ def environment() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__, "host": platform.node(),
             "platform": platform.platform(), "cuda": torch.version.cuda if torch.cuda.is_available() else None,
             "packages": versions}
+
+
+RESUMABLE = (RunStatus.STOPPED, RunStatus.CRASHED, RunStatus.FAILED)
+
+
+def reopen_for_resume(store: Store, run_id: str, *, queue: bool = False) -> TrainConfig:
+    """Check that a stopped/crashed run can continue, mark it running (or queued for the worker) and
+    return its config. A finished run stays finished: its record is final."""
+    from core.errors import CheckpointError
+    from core.resume import has_last, read_last
+
+    run = store.get_run(run_id)
+    if run.status not in RESUMABLE:
+        raise ConfigError(f"run {run_id} is {run.status.value}; only stopped, crashed or failed runs can resume")
+    if not has_last(store.run_folder(run_id)):
+        raise CheckpointError(f"run {run_id} has no completed epoch to resume from; start it again instead")
+    config = TrainConfig.from_dict(run.config)
+    store.forget_after_epoch(run_id, read_last(store.run_folder(run_id)).epoch)
+    store.reopen_run(run_id, RunStatus.QUEUED if queue else RunStatus.RUNNING)
+    return config
+
+
+def queue_resume(store: Store, run_id: str) -> None:
+    """Queue a stopped/crashed run for the worker: from its last epoch, or from the start when it
+    died before finishing one (its partial records are dropped)."""
+    from core.resume import has_last
+
+    if has_last(store.run_folder(run_id)):
+        reopen_for_resume(store, run_id, queue=True)
+        return
+    run = store.get_run(run_id)
+    if run.status not in RESUMABLE:
+        raise ConfigError(f"run {run_id} is {run.status.value}; only stopped, crashed or failed runs can resume")
+    store.forget_after_epoch(run_id, 0)
+    store.reopen_run(run_id, RunStatus.QUEUED)
+
+
+def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:
+    values = {key: getattr(m, key) for key in EPOCH_KEYS}
+    values["epoch"] = m.epoch
+    store.log_metrics(run_id, values, step=m.step, epoch=m.epoch)
+    if m.step_losses:
+        first = m.step - len(m.step_losses)
+        store.log_step_losses(run_id, m.step_losses, first_step=first, epoch=m.epoch)
+    for step, field, value in m.changes:
+        store.log_event(run_id, "change", {"field": field, "value": value}, step=step, epoch=m.epoch)
+    store.update_summary(run_id, {**values, "best_epoch": m.best_epoch})
+
+
+def outcome_summary(outcome: Outcome) -> dict:
+    return {"best_val_acc": outcome.best_val_acc, "best_val_loss": outcome.best_val_loss,
+            "best_epoch": outcome.best_epoch, "epochs_completed": outcome.epochs_completed,
+            "checkpoint": outcome.checkpoint}
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (GeneratorExit, KeyboardInterrupt)):
+        return "interrupted"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
