@@ -195,6 +195,7 @@ class _Loop:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         changes: list = []
+        checked = 0                                          # losses[:checked] are known finite
         start = time.perf_counter()
         for i in range(self.steps_per_epoch):
             self.control.at_step(epoch, i, self.steps_per_epoch, self.step)
@@ -211,10 +212,12 @@ class _Loop:
             correct += (logits.argmax(dim=1) == y).sum()
             self.step += 1
             if (i + 1) % self.check_every == 0 or i + 1 == self.steps_per_epoch:
-                bad = find_non_finite(losses[: i + 1])
+                bad = find_non_finite(losses[checked: i + 1])
                 if bad is not None:
+                    bad += checked
                     reason = f"loss became {losses[bad].item()} at epoch {epoch}, step {bad + 1} of the epoch"
                     return _EpochResult(0, 0, 0, (), tuple(changes), RunStatus.DIVERGED, reason)
+                checked = i + 1
         seconds = time.perf_counter() - start
         steps = tuple(losses.tolist()) if self.record_steps else ()
         return _EpochResult(loss_sum.item() / n, correct.item() / n, seconds, steps, tuple(changes))
