@@ -30,9 +30,27 @@ def test_mlp_sizes_follow_hidden():
 def test_cnn_width_dropout_and_layout():
     net = build_model(TrainConfig(model="cnn", width=16, dropout=0.3), info("image", (1, 28, 28)))
     kinds = [type(m).__name__ for m in net]
-    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Dropout2d",
+    assert kinds == ["Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU", "Dropout2d",
                      "AdaptiveMaxPool2d", "Flatten", "Linear", "ReLU", "Linear"]
     assert net[0].out_channels == 16 and net[6].p == 0.3
+
+
+def test_cnn_pooling_before_relu_is_the_textbook_function_and_gradient():
+    """conv-relu-pool and conv-pool-relu compute the same outputs and the same weight gradients."""
+    torch.manual_seed(0)
+    net = build_model(TrainConfig(model="cnn", width=8, dropout=0.0), info("image", (1, 28, 28)))
+    textbook = torch.nn.Sequential(net[0], torch.nn.ReLU(), torch.nn.MaxPool2d(2), net[3], torch.nn.ReLU(),
+                                   torch.nn.MaxPool2d(2), *net[6:])
+    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    grads = []
+    for model in (net, textbook):
+        model.zero_grad()
+        out = model(x)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for mine, theirs in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(mine, theirs)
 
 
 def test_cnn_refuses_non_images():
