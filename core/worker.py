@@ -89,14 +89,14 @@ def submit(config: TrainConfig, *, store: Store | None = None, name: str | None 
                             status=RunStatus.QUEUED)
 
 
-def run_job(run_id: str) -> None:
-    """Train one claimed run to its end (in a child process)."""
+def run_job(run_id: str, threads: int | None = None) -> None:
+    """Train one claimed run to its end (in a child process) with `threads` torch threads."""
     from core.errors import USER_ERRORS
     from core.runs import prepare_data, train_tracked
 
     import torch
 
-    torch.set_num_threads(_threads["train"] or torch.get_num_threads())
+    torch.set_num_threads(threads or _threads["train"] or torch.get_num_threads())
     store = Store()
     try:
         config = TrainConfig.from_dict(store.get_run(run_id).config)
@@ -150,10 +150,16 @@ class Supervisor:
         run_id = self.store.claim_queued()
         if run_id is None:
             return False
-        child = self.context.Process(target=run_job, args=(run_id,), name=f"train-{run_id}", daemon=True)
+        child = self.context.Process(target=run_job, args=(run_id, self.threads_per_job()),
+                                     name=f"train-{run_id}", daemon=True)
         child.start()
         self.children[run_id] = child
         return True
+
+    def threads_per_job(self) -> int:
+        """Cores shared out among the slots, so that jobs x threads never exceeds the cores."""
+        cores = _threads["train"] or os.cpu_count() or 1
+        return max(1, cores // self.slots)
 
     def parent_alive(self) -> bool:
         return self.parent_pid is None or os.getppid() == self.parent_pid

@@ -1,5 +1,6 @@
 """Several writers and several browser sessions at once."""
 
+import os
 import sqlite3
 import threading
 import time
@@ -65,6 +66,10 @@ def test_two_sessions_training_at_once_each_see_their_own_run():
         own = at.session_state[keys.ACTIVE_RUN]
         assert [s.value for s in at.subheader] == [f"Run {own}: run-{own}"]
     assert all(Store().get_run(r).status is RunStatus.FINISHED for r in ids)
+    starts = [next(e["data"] for e in Store().event_rows(r) if e["kind"] == "start") for r in ids]
+    assert starts[0]["pid"] != starts[1]["pid"]                      # one process per run
+    for start in starts:                                             # 2 slots share the cores
+        assert start["torch_threads"] * 2 <= max(2, os.cpu_count())
 
 
 def test_a_double_click_on_start_starts_one_run_then_asks():
