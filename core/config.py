@@ -62,7 +62,7 @@ class TrainConfig(BaseModel):
     model: str = Field("mlp", description="model name: mlp, cnn or logreg")
     hidden: tuple[int, ...] = Field((32, 16), description="mlp hidden layer sizes, e.g. 32,16")
     width: int = Field(64, ge=1, le=4096, description="cnn channel width")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="cnn dropout probability")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="cnn dropout probability (mlp and logreg have no dropout)")
     activation: Literal[ACTIVATIONS] = Field("relu", description="mlp activation")
     # optimisation
     optimizer: Literal[OPTIMIZERS] = Field("adam", description="optimizer")

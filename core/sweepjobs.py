@@ -146,10 +146,37 @@ def trainer_problems(spec) -> tuple[str | None, list[str]]:
         TrainConfig(**{p.name: p.value for p in spec.parameters if p.distribution == "constant"})
     except ConfigError as exc:
         return str(exc), []
+    warnings = unused_model_settings(spec)
     if spec.metric and spec.metric.name not in TRAINER_METRICS:
-        return None, [f"metric.name: the built-in trainer logs {', '.join(TRAINER_METRICS)}, "
-                      f"not {spec.metric.name!r}: its runs will have no value"]
-    return None, []
+        warnings.append(f"metric.name: the built-in trainer logs {', '.join(TRAINER_METRICS)}, "
+                        f"not {spec.metric.name!r}: its runs will have no value")
+    return None, warnings
+
+
+MODEL_SETTINGS = {"dropout": {"cnn"}, "width": {"cnn"}, "hidden": {"mlp"}, "activation": {"mlp"}}
+
+
+def unused_model_settings(spec) -> list[str]:
+    """Warnings for searched settings that none of the sweep's models use (e.g. dropout with mlp)."""
+    from core.config import TrainConfig
+
+    params = {p.name: p for p in spec.parameters}
+    model = params.get("model")
+    if model is None:
+        models = {TrainConfig.model_fields["model"].default}
+    elif model.distribution == "constant":
+        models = {model.value}
+    elif model.distribution == "categorical":
+        models = set(model.values)
+    else:
+        return []
+    notes = []
+    for name, users in MODEL_SETTINGS.items():
+        p = params.get(name)
+        if p is not None and p.distribution != "constant" and not models & users:
+            notes.append(f"parameters.{name}: model {', '.join(sorted(map(str, models)))} does not use "
+                         f"{name} (only {', '.join(sorted(users))} does), so its runs differ only by chance")
+    return notes
 
 
 def check_sweep(source, dataset: str, model: str) -> CheckedSweep:

@@ -112,6 +112,18 @@ def test_form_entries_become_a_wandb_config():
     assert "unknown dataset 'nope'" in check_sweep(config, "nope", "mlp").error
 
 
+def test_searching_a_setting_the_model_ignores_is_flagged():
+    dropout = {"method": "random", "parameters": {"dropout": {"min": 0.0, "max": 0.5}}}
+    warned = check_sweep(dropout, "digits", "mlp").warnings
+    assert any(w.startswith("parameters.dropout: model mlp does not use dropout") for w in warned)
+    assert not check_sweep(dropout, "digits", "cnn").warnings
+    both = {"method": "random", "parameters": {"model": {"values": ["mlp", "cnn"]},
+                                               "dropout": {"min": 0.0, "max": 0.5}}}
+    assert not check_sweep(both, "digits", "mlp").warnings
+    hidden = {"method": "grid", "parameters": {"hidden": {"values": ["32", "64"]}}}
+    assert "parameters.hidden: model cnn" in check_sweep(hidden, "digits", "cnn").warnings[0]
+
+
 def test_agent_processes_run_a_grid_to_its_end():
     store = Store()
     grid = {"method": "grid", "parameters": {"dataset": {"value": "threshold"}, "epochs": {"value": 2},

@@ -18,12 +18,12 @@ RANDOM = {
     "metric": {"name": "val_acc", "goal": "maximize"},
     "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2},
     "parameters": {
-        "dataset": {"value": "digits"}, "epochs": {"value": 6},
+        "dataset": {"value": "digits"}, "model": {"value": "cnn"}, "epochs": {"value": 6},
         "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
         "batch_size": {"distribution": "q_uniform", "min": 32, "max": 256, "q": 32},
         "dropout": {"distribution": "uniform", "min": 0.0, "max": 0.5},
         "optimizer": {"values": ["adam", "sgd"]},
-        "hidden": {"values": ["32,16", "64,32"]},
+        "width": {"values": [16, 32]},                       # the cnn's hidden width
     },
 }
 
@@ -41,7 +41,7 @@ def test_random_sweep_with_hyperband_two_agent_processes():
     assert len(table) == 8 and set(table["state"]) <= {"finished", "pruned"}
     for row in table.itertuples():
         assert 1e-4 <= row.lr <= 1e-1 and row.batch_size in (32, 64, 96, 128, 160, 192, 224, 256)
-        assert 0 <= row.dropout <= 0.5 and row.optimizer in ("adam", "sgd")
+        assert 0 <= row.dropout <= 0.5 and row.optimizer in ("adam", "sgd") and row.width in (16, 32)
         run = store.get_run(row.run_id)
         assert run.config["lr"] == row.lr and run.sweep_id == sweep_id and run.source == "sweep"
     for run_id in table[table["state"] == "pruned"]["run_id"]:
