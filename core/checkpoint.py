@@ -27,15 +27,17 @@ from core.errors import CheckpointError
 FORMAT_VERSION = 1
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and an atomic rename; with
+    `durable`, the data is fsynced before the rename (it survives a power cut, not only a kill)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -64,13 +66,16 @@ def tensors_digest(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(folder: Path, model: torch.nn.Module, meta: dict, stem: str = "best") -> Path:
-    """Save weights with `meta` (must hold "config" and "dataset") as `stem`.safetensors, one file."""
+def save_checkpoint(folder: Path, model: torch.nn.Module, meta: dict, stem: str = "best", *,
+                    readable_copy: bool = True) -> Path:
+    """Save weights with `meta` (must hold "config" and "dataset") as `stem`.safetensors, one file;
+    with `readable_copy`, the record also as `stem`.json for people (never read back, so not fsynced)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     record = json.dumps({**meta, "format_version": FORMAT_VERSION, "tensors_sha256": tensors_digest(state)})
     weights_path = Path(folder) / f"{stem}.safetensors"
     atomic_write(weights_path, save_safetensors(state, metadata={META_KEY: record}))
-    atomic_write(Path(folder) / f"{stem}.json", record.encode())        # for people; not read back
+    if readable_copy:
+        atomic_write(Path(folder) / f"{stem}.json", record.encode(), durable=False)
     return weights_path
 
 

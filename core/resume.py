@@ -71,7 +71,7 @@ def save_last(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
     optim, optim_meta = optimizer_tensors(optimizer.state_dict())
     tensors.update(optim)
     tensors["rng.generator"] = generator.get_state()
-    save_checkpoint(folder, _Tensors(tensors), {**meta, "optimizer": optim_meta}, stem=STEM)
+    save_checkpoint(folder, _Tensors(tensors), {**meta, "optimizer": optim_meta}, stem=STEM, readable_copy=False)
 
 
 def read_last(folder: Path) -> ResumeState:
@@ -82,4 +82,4 @@ def read_last(folder: Path) -> ResumeState:
 
 
 def has_last(folder: Path) -> bool:
-    return (Path(folder) / f"{STEM}.json").is_file()
+    return (Path(folder) / f"{STEM}.safetensors").is_file()
