@@ -128,15 +128,13 @@ def queue_resume(store: Store, run_id: str) -> None:
 
 
 def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:
+    """One epoch's metrics, step losses, live changes and summary, in one transaction."""
     values = {key: getattr(m, key) for key in EPOCH_KEYS}
     values["epoch"] = m.epoch
-    store.log_metrics(run_id, values, step=m.step, epoch=m.epoch)
-    if m.step_losses:
-        first = m.step - len(m.step_losses)
-        store.log_step_losses(run_id, m.step_losses, first_step=first, epoch=m.epoch)
-    for step, field, value in m.changes:
-        store.log_event(run_id, "change", {"field": field, "value": value}, step=step, epoch=m.epoch)
-    store.update_summary(run_id, {**values, "best_epoch": m.best_epoch})
+    store.record_epoch(run_id, values, step=m.step, epoch=m.epoch, step_losses=m.step_losses,
+                       first_step=m.step - len(m.step_losses),
+                       epoch_events=[("change", {"field": field, "value": value}, step) for step, field, value in m.changes],
+                       summary={**values, "best_epoch": m.best_epoch})
 
 
 def outcome_summary(outcome: Outcome) -> dict:

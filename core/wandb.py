@@ -194,8 +194,9 @@ class Run:
         if not row:
             return
         store, epoch = self._store, epoch_of(row.numbers)
-        if row.numbers:
-            store.log_metrics(self.id, row.numbers, step=self.step, epoch=epoch)
+        if row.numbers:                       # rows and their summary values in one transaction
+            store.log_metrics(self.id, row.numbers, step=self.step, epoch=epoch, summary=row.numbers)
+            self.summary._store_values(row.numbers, written=True)
             self._check_early_stop(row.numbers)
         for key, images in row.images.items():
             for image in images:
@@ -205,7 +206,7 @@ class Run:
             store.log_table(self.id, key, table.columns, table.stored_rows(store.put_blob), step=self.step)
         if row.texts:
             store.log_event(self.id, "text", row.texts, step=self.step, epoch=epoch)
-        self.summary._store_values({**row.numbers, **row.texts})
+        self.summary._store_values(row.texts)
 
     def define_metric(self, name: str, step_metric=None, step_sync=None, hidden=None, summary=None, goal=None,
                       overwrite=None, **kwargs) -> None:

@@ -155,10 +155,11 @@ class _Values:
     def as_dict(self) -> dict:
         return dict(self._items)
 
-    def _store_values(self, values: dict) -> None:
+    def _store_values(self, values: dict, written: bool = False) -> None:
+        """Keep `values`, and write them to the store unless the caller already has (`written`)."""
         if values:
             self._items.update(values)
-            if self._write is not None:
+            if self._write is not None and not written:
                 self._write(values)
 
     def __repr__(self) -> str:

@@ -40,6 +40,23 @@ def test_run_lifecycle(store_url):
     assert store.metric_rows(run_id) == []
 
 
+def test_one_epoch_is_recorded_whole_or_not_at_all(store_url):
+    store = Store(store_url)
+    run_id = store.create_run({})
+    store.record_epoch(run_id, {"val_acc": 0.5}, step=3, epoch=1, step_losses=[2.0, 1.5, 1.0], first_step=0,
+                       epoch_events=[("change", {"field": "lr", "value": 0.1}, 2)], summary={"val_acc": 0.5})
+    with pytest.raises(TypeError):                     # an event that cannot be stored fails the whole epoch
+        store.record_epoch(run_id, {"val_acc": 0.9}, step=6, epoch=2, step_losses=[0.5, 0.4, 0.3], first_step=3,
+                           epoch_events=[("change", {"value": object()}, 5)], summary={"val_acc": 0.9})
+    rows = store.metric_rows(run_id)
+    assert {(r["key"], r["step"]) for r in rows} == {("val_acc", 3), ("step_loss", 1), ("step_loss", 2),
+                                                     ("step_loss", 3)}
+    assert [(e["kind"], e["step"], e["epoch"]) for e in store.event_rows(run_id)] == [("change", 2, 1)]
+    assert store.get_run(run_id).summary == {"val_acc": 0.5}
+    with pytest.raises(RunNotFound):
+        store.record_epoch("nope", {"x": 1.0}, step=1, epoch=1, summary={"x": 1.0})
+
+
 def test_sqlite_is_in_wal_mode_and_intact(lab_home):
     store = Store()
     store.create_run({})

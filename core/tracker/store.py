@@ -185,23 +185,36 @@ class Store(FileMixin, SweepMixin):
         shutil.rmtree(folder, ignore_errors=True)
 
     def log_metrics(self, run_id: str, values: dict[str, float], *, step: int | None = None,
-                    epoch: int | None = None) -> None:
-        """Write one row per key in a single transaction, and refresh the run's heartbeat."""
-        now = time.time()
-        rows = [{"run_id": run_id, "key": k, "value": _number(v), "step": step, "epoch": epoch,
-                 "wall_time": now} for k, v in values.items()]
-        with self.engine.begin() as conn:
-            if rows:
-                conn.execute(insert(metrics), rows)
-            conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=now))
+                    epoch: int | None = None, summary: dict[str, Any] | None = None) -> None:
+        """Write one row per key in a single transaction, and refresh the run's heartbeat; `summary`
+        values are merged into the run's summary in the same transaction."""
+        self.record_epoch(run_id, values, step=step, epoch=epoch, summary=summary)
 
     def log_step_losses(self, run_id: str, losses: Iterable[float], *, first_step: int, epoch: int) -> None:
         """Per-step training losses under the key `step_loss`, steps numbered from `first_step` + 1."""
-        now = time.time()
-        rows = [{"run_id": run_id, "key": "step_loss", "value": _number(v), "step": first_step + i + 1,
-                 "epoch": epoch, "wall_time": now} for i, v in enumerate(losses)]
         with self.engine.begin() as conn:
-            conn.execute(insert(metrics), rows)
+            conn.execute(insert(metrics), _step_loss_rows(run_id, losses, first_step, epoch, time.time()))
+
+    def record_epoch(self, run_id: str, values: dict[str, float], *, step: int | None, epoch: int | None,
+                     step_losses: Iterable[float] = (), first_step: int = 0,
+                     epoch_events: Iterable[tuple[str, dict, int | None]] = (),
+                     summary: dict[str, Any] | None = None) -> None:
+        """One epoch's record in one transaction: its metrics, per-step losses, events (kind, data,
+        step) and summary values; the heartbeat is refreshed. Either all of it is stored or none."""
+        now = time.time()
+        rows = [{"run_id": run_id, "key": k, "value": _number(v), "step": step, "epoch": epoch,
+                 "wall_time": now} for k, v in values.items()]
+        rows += _step_loss_rows(run_id, step_losses, first_step, epoch, now)
+        with self.engine.begin() as conn:
+            changes = {"heartbeat_at": now}
+            if summary:                                  # read first: an unknown run fails with RunNotFound
+                changes["summary"] = json.dumps({**self._summary(conn, run_id), **summary})
+            if rows:
+                conn.execute(insert(metrics), rows)
+            for kind, data, at_step in epoch_events:
+                conn.execute(insert(events).values(run_id=run_id, kind=kind, data=json.dumps(data),
+                                                   step=at_step, epoch=epoch, wall_time=now))
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**changes))
 
     def log_event(self, run_id: str, kind: str, data: dict | None = None, *, step: int | None = None,
                   epoch: int | None = None) -> None:
@@ -211,11 +224,15 @@ class Store(FileMixin, SweepMixin):
 
     def update_summary(self, run_id: str, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
-            row = conn.execute(select(runs.c.summary).where(runs.c.id == run_id)).first()
-            if row is None:
-                raise RunNotFound(f"no run {run_id!r} in the store")
-            summary = {**json.loads(row.summary), **values}
+            summary = {**self._summary(conn, run_id), **values}
             conn.execute(update(runs).where(runs.c.id == run_id).values(summary=json.dumps(summary)))
+
+    @staticmethod
+    def _summary(conn, run_id: str) -> dict:
+        row = conn.execute(select(runs.c.summary).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in the store")
+        return json.loads(row.summary)
 
     def finish_run(self, run_id: str, status: RunStatus, reason: str, summary: dict | None = None) -> None:
         """Record how a run ended; a run that already ended keeps its first final status."""
@@ -321,6 +338,11 @@ class Store(FileMixin, SweepMixin):
 
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _step_loss_rows(run_id: str, losses: Iterable[float], first_step: int, epoch: int | None, now: float) -> list:
+    return [{"run_id": run_id, "key": "step_loss", "value": _number(v), "step": first_step + i + 1,
+             "epoch": epoch, "wall_time": now} for i, v in enumerate(losses)]
 
 
 def _record(row) -> RunRecord:
