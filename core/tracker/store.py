@@ -190,21 +190,18 @@ class Store(FileMixin, SweepMixin):
         values are merged into the run's summary in the same transaction."""
         self.record_epoch(run_id, values, step=step, epoch=epoch, summary=summary)
 
-    def log_step_losses(self, run_id: str, losses: Iterable[float], *, first_step: int, epoch: int) -> None:
-        """Per-step training losses under the key `step_loss`, steps numbered from `first_step` + 1."""
-        with self.engine.begin() as conn:
-            conn.execute(insert(metrics), _step_loss_rows(run_id, losses, first_step, epoch, time.time()))
-
     def record_epoch(self, run_id: str, values: dict[str, float], *, step: int | None, epoch: int | None,
                      step_losses: Iterable[float] = (), first_step: int = 0,
                      epoch_events: Iterable[tuple[str, dict, int | None]] = (),
                      summary: dict[str, Any] | None = None) -> None:
-        """One epoch's record in one transaction: its metrics, per-step losses, events (kind, data,
-        step) and summary values; the heartbeat is refreshed. Either all of it is stored or none."""
+        """One epoch's record in one transaction: its metrics at `step`, per-step losses (key `step_loss`,
+        steps numbered from `first_step` + 1), events (kind, data, step) and summary values; the
+        heartbeat is refreshed. Either all of it is stored or none."""
         now = time.time()
         rows = [{"run_id": run_id, "key": k, "value": _number(v), "step": step, "epoch": epoch,
                  "wall_time": now} for k, v in values.items()]
-        rows += _step_loss_rows(run_id, step_losses, first_step, epoch, now)
+        rows += [{"run_id": run_id, "key": "step_loss", "value": _number(v), "step": first_step + i + 1,
+                  "epoch": epoch, "wall_time": now} for i, v in enumerate(step_losses)]
         with self.engine.begin() as conn:
             changes = {"heartbeat_at": now}
             if summary:                                  # read first: an unknown run fails with RunNotFound
@@ -338,11 +335,6 @@ class Store(FileMixin, SweepMixin):
 
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _step_loss_rows(run_id: str, losses: Iterable[float], first_step: int, epoch: int | None, now: float) -> list:
-    return [{"run_id": run_id, "key": "step_loss", "value": _number(v), "step": first_step + i + 1,
-             "epoch": epoch, "wall_time": now} for i, v in enumerate(losses)]
 
 
 def _record(row) -> RunRecord:
