@@ -15,6 +15,7 @@ or diverged (a NaN/Inf loss, with epoch and step in the reason; the best checkpo
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -251,6 +252,8 @@ class _Loop:
 
 def find_non_finite(values: torch.Tensor) -> int | None:
     """Index of the first NaN/Inf in a 1-D tensor, or None."""
+    if values.numel() == 1 and values.device.type == "cpu":        # the per-step check: a plain float test
+        return None if math.isfinite(values.item()) else 0
     bad = ~torch.isfinite(values)
     return int(bad.nonzero()[0, 0]) if bool(bad.any()) else None
 

@@ -9,7 +9,7 @@ from core.control import TrainControl
 from core.datasets import load_dataset
 from core.predict import Predictor
 from core.status import RunStatus
-from core.training import EpochMetrics, train
+from core.training import EpochMetrics, find_non_finite, train
 
 FAST = dict(dataset="digits", epochs=3, batch_size=128)
 
@@ -65,6 +65,26 @@ def test_nan_in_data_ends_the_run_as_diverged_with_epoch_and_step(tmp_path):
     assert outcome.status is RunStatus.DIVERGED
     assert "epoch 1, step 1" in outcome.reason and "nan" in outcome.reason
     assert (tmp_path / "best.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("values,expected", [
+    ([1.0], None), ([float("nan")], 0), ([float("-inf")], 0), ([0.5, 2.0, 3.0], None),
+    ([0.5, float("inf"), float("nan")], 1), ([float("nan"), 1.0], 0), ([], None),
+])
+def test_find_non_finite_gives_the_first_bad_index(values, expected):
+    assert find_non_finite(torch.tensor(values)) == expected
+
+
+def test_a_nan_at_a_later_step_is_reported_at_that_step():
+    config = TrainConfig(dataset="digits", batch_size=64, epochs=2)
+    clean = load_dataset(config)
+    bad_x = clean.train_x.clone()
+    bad_x[:, 0] = float("nan")
+    order = torch.randperm(clean.num_train, generator=torch.Generator().manual_seed(config.seed))
+    keep = order[: 64 * 4]                                       # the first 4 batches are clean
+    bad_x[keep] = clean.train_x[keep]
+    _, outcome = run(config, data=dataclasses.replace(clean, train_x=bad_x))
+    assert outcome.status is RunStatus.DIVERGED and "epoch 1, step 5 of the epoch" in outcome.reason
 
 
 def test_huge_learning_rate_diverges():
