@@ -30,28 +30,29 @@ Semantics follow W&B's:
 Sweep agents wrap their call of the user's function in `with sweep_trial(SweepTrial(...)):`; init()
 then makes a sweep run whose config holds the sampled values, which win over `init(config=...)` and
 are locked against later updates (W&B's behaviour).
+
+Layout: this module holds init(), resume decisions, the current run and the module-level calls;
+`core.wandb_run` the Run and the sweep trial; `core.wandb_values` config, summary and `Error`;
+`core.wandb_media` log() rows, Image and Table; `core.wandb_artifacts` Artifact.
 """
 
 from __future__ import annotations
 
 import atexit
-import glob
 import os
 import sys
-import threading
 import warnings
-from typing import Callable
 from collections.abc import Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import wandb_run as _wandb_run
 from core.errors import RunNotFound
-from core.paths import safe_relative
 from core.status import RunStatus
 from core.tracker import check_run_id, new_run_id, shared_store
-from core.wandb_media import (Artifact, Config, Error, Image, Row, Summary, Table, check_artifact_name, config_dict,
-                              config_key, epoch_of, json_friendly, parse_artifact_ref, sort_values, to_scalar)
+from core.wandb_artifacts import Artifact
+from core.wandb_media import Image, Table
+from core.wandb_run import Run, RunPruned, _check_tags, _reason, current_sweep_trial
+from core.wandb_values import Error, config_dict, config_key, json_friendly
 
 __all__ = ["Artifact", "Error", "Image", "Run", "RunPruned", "Table", "agent", "config", "define_metric",
            "finish", "init", "log", "log_artifact", "login", "run", "save", "summary", "sweep", "unwatch",
@@ -59,380 +60,15 @@ __all__ = ["Artifact", "Error", "Image", "Run", "RunPruned", "Table", "agent", "
 
 MODES = ("online", "offline", "disabled", "shared")
 REINIT_MODES = (None, True, False, "default", "finish_previous", "return_previous", "create_new")
-SAVE_POLICIES = ("live", "now", "end")
 HEARTBEAT_S = 10.0            # well inside the 30 s after which a silent running run counts as crashed
 MAX_CODE_BYTES = 1_000_000
 KNOWN_INIT_ARGS = {"entity", "anonymous", "settings", "sync_tensorboard", "monitor_gym", "magic", "force",
                    "tensorboard", "fork_from", "resume_from", "config_exclude_keys", "config_include_keys",
                    "allow_val_change"}
 
-
-@dataclass(frozen=True)
-class SweepTrial:
-    """What a sweep agent sets around its call of the user's function (see `sweep_trial`)."""
-
-    sweep_id: str
-    values: dict                                   # sampled parameters: they win over the script's config
-    run_id: str | None = None                      # the id the agent chose for the trial's run, if any
-    project: str | None = None
-    run_ids: list = field(default_factory=list)    # ids of the runs init() made during the trial
-    metric: str | None = None                      # the sweep metric, checked for early termination
-    early_stop: Callable[[], str | None] | None = None   # the controller's verdict after a logged value
-
-
-class RunPruned(Exception):
-    """Raised from `log()` when a sweep's early termination stops this run; the agent catches it."""
-
-
-_sweep: SweepTrial | None = None
-
-
-@contextmanager
-def sweep_trial(trial: SweepTrial):
-    """Runs started inside belong to `trial.sweep_id` and see `trial.values` in their config."""
-    global _sweep
-    previous, _sweep = _sweep, trial
-    try:
-        yield trial
-    finally:
-        _sweep = previous
-
-
-def _reason(exc: BaseException) -> str:
-    return (f"{type(exc).__name__}: {exc}".splitlines() or [type(exc).__name__])[0]
-
-
-# -- the run -------------------------------------------------------------------------------------
-
-class Run:
-    """A live run: log to it, read and change its config and summary, finish it (or use `with`)."""
-
-    def __init__(self, store, record, step: int = 0, locked=()):
-        self._store = store                        # None when disabled
-        self.id: str = record.run_id
-        self._name, self.project, self.group = record.name, record.project, record.group
-        self._tags, self._notes = tuple(record.tags), record.notes
-        self.sweep_id = record.sweep_id
-        self.job_type: str | None = None
-        write_config = None if store is None else (lambda values: store.update_run(self.id, config=values))
-        write_summary = None if store is None else (lambda values: store.update_summary(self.id, values))
-        self.config = Config(record.config, write_config, locked)
-        self.summary = Summary(record.summary, write_summary)
-        self.step = step
-        self._pending = Row()
-        self._saved: dict[str, tuple[Path, str]] = {}      # label -> (source, policy)
-        self._ended = False
-        self._beat = _start_heartbeat(store, self.id) if store is not None else None
-        self._scratch = None
-        self.disabled = store is None
-
-    @property
-    def dir(self) -> str:
-        """A folder for files: what is left in it is stored with the run when it finishes."""
-        if self._store is None:
-            import tempfile
-            if self._scratch is None:
-                self._scratch = tempfile.TemporaryDirectory(prefix="lab-disabled-run-")
-            return self._scratch.name
-        folder = self._store.run_folder(self.id) / "files"
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self._set_label("name", str(value))
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        return self._tags
-
-    @tags.setter
-    def tags(self, value) -> None:
-        self._set_label("tags", _check_tags(value))
-
-    @property
-    def notes(self) -> str:
-        return self._notes
-
-    @notes.setter
-    def notes(self, value: str) -> None:
-        self._set_label("notes", str(value or ""))
-
-    def _set_label(self, label: str, value) -> None:
-        if self._store is not None:
-            self._store.update_run(self.id, **{label: value})
-        setattr(self, f"_{label}", value)
-
-    # -- logging --------------------------------------------------------------------------------
-
-    def log(self, data: Mapping, step: int | None = None, commit: bool | None = None, sync=None) -> None:
-        """Log values at the current step (see the module docstring for W&B's step rules)."""
-        if self._store is None:
-            return
-        self._check_open("log")
-        if step is not None:
-            step = _check_step(step)
-            if step < self.step:
-                warnings.warn(f"log(step={step}) is ignored: the run is at step {self.step} and steps only grow "
-                              "(as in W&B); leave step out to log at the current step", stacklevel=2)
-                return
-        row = sort_values(data)                    # before any change, so a bad value leaves nothing behind
-        if step is not None and step > self.step:
-            self._write_pending()
-            self.step = step
-        self._pending.merge(row)
-        if commit if commit is not None else step is None:
-            self._write_pending()
-            self.step += 1
-
-    def _write_pending(self) -> None:
-        row, self._pending = self._pending, Row()
-        if not row:
-            return
-        store, epoch = self._store, epoch_of(row.numbers)
-        if row.numbers:                       # rows and their summary values in one transaction
-            store.log_metrics(self.id, row.numbers, step=self.step, epoch=epoch, summary=row.numbers)
-            self.summary._store_values(row.numbers, written=True)
-            self._check_early_stop(row.numbers)
-        for key, images in row.images.items():
-            for image in images:
-                store.log_image(self.id, key, image.png, step=self.step, caption=image.caption or "",
-                                size=(image.width, image.height))
-        for key, table in row.tables.items():
-            store.log_table(self.id, key, table.columns, table.stored_rows(store.put_blob), step=self.step)
-        if row.texts:
-            store.log_event(self.id, "text", row.texts, step=self.step, epoch=epoch)
-        self.summary._store_values(row.texts)
-
-    def define_metric(self, name: str, step_metric=None, step_sync=None, hidden=None, summary=None, goal=None,
-                      overwrite=None, **kwargs) -> None:
-        """Accepted for W&B scripts; records nothing (the summary keeps the last value)."""
-        return None
-
-    def watch(self, *args, **kwargs) -> None:
-        return None
-
-    def unwatch(self, *args, **kwargs) -> None:
-        return None
-
-    # -- files and artifacts --------------------------------------------------------------------------
-
-    def save(self, glob_str=None, base_path=None, policy: str = "live") -> list[str]:
-        """Store the files matching `glob_str` as run files labelled by their path relative to
-        `base_path` (default: the working folder; for an absolute pattern, its folder). "live" and
-        "now" store them now ("live" again at finish if they changed), "end" at finish."""
-        if self._store is None:
-            return []
-        self._check_open("save")
-        if policy not in SAVE_POLICIES:
-            raise ValueError(f"unknown save policy {policy!r}; choose one of: {', '.join(SAVE_POLICIES)}")
-        if glob_str is None:
-            raise ValueError("save() needs a file path or glob pattern")
-        pattern = os.fspath(glob_str)
-        if base_path is None:
-            base_path = os.path.dirname(pattern) if os.path.isabs(pattern) else "."
-        matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
-        if not matches:
-            warnings.warn(f"save({pattern!r}) matched no files", stacklevel=2)
-        labels = []
-        for path in matches:
-            label = safe_relative(Path(os.path.relpath(os.path.abspath(path), os.path.abspath(base_path))).as_posix())
-            if policy != "end":
-                self._store.save_run_file(self.id, label, Path(path))
-            self._saved[label] = (Path(path).resolve(), policy)
-            labels.append(label)
-        return labels
-
-    def _save_at_end(self) -> None:
-        from core.tracker.files import sha256_file
-
-        stored = {f["path"]: f["sha256"] for f in self._store.run_files(self.id)}
-        wanted = {label: source for label, (source, policy) in self._saved.items() if policy != "now"}
-        folder = self._store.run_folder(self.id) / "files"
-        if folder.is_dir():
-            wanted.update({p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()})
-        for label, source in wanted.items():
-            if source.is_file() and stored.get(label) != sha256_file(source):
-                self._store.save_run_file(self.id, label, source)
-
-    def log_artifact(self, artifact_or_path, name: str | None = None, type: str | None = None, aliases=None,
-                     tags=None) -> Artifact:
-        """Store a new version of the artifact (or reuse the latest when the files are the same)."""
-        artifact = artifact_or_path if isinstance(artifact_or_path, Artifact) else \
-            _artifact_from_path(artifact_or_path, name, type)
-        if self._store is None:
-            return artifact
-        self._check_open("log_artifact")
-        if artifact.version is not None:
-            raise ValueError(f"artifact {artifact.name} is already stored; make a new Artifact for a new version")
-        aliases, files = _check_aliases(aliases), artifact.entries()
-        self._check_type(artifact)
-        record = self._store.log_artifact(artifact.name, artifact.type, files, run_id=self.id, aliases=aliases,
-                                          description=artifact.description, metadata=artifact.metadata)
-        return artifact.bind(record, self._store, self._download_folder(record))
-
-    def use_artifact(self, artifact_or_name, type: str | None = None, aliases=None, use_as=None):
-        """Record that this run uses a stored artifact version; returns it (call `.download()`)."""
-        if self._store is None:
-            return _Inert()
-        self._check_open("use_artifact")
-        if isinstance(artifact_or_name, Artifact):
-            if artifact_or_name.version is None:
-                raise ValueError(f"artifact {artifact_or_name.name!r} is not stored yet; log it first")
-            name, alias = artifact_or_name.name.split(":")[0], artifact_or_name.version
-        else:
-            name, alias = parse_artifact_ref(artifact_or_name)
-        try:
-            found = self._store.get_artifact(name, alias)
-        except LookupError:
-            raise Error(f"no artifact {name}:{alias} in the store ({self._store.url}); log it first, or check "
-                        "the name and alias") from None
-        if type is not None and found.type != type:
-            raise ValueError(f"artifact {found.label} has type {found.type!r}, not {type!r}")
-        record = self._store.use_artifact(name, f"v{found.version}", self.id)
-        return Artifact.from_record(record, self._store, self._download_folder(record))
-
-    def _check_type(self, artifact: Artifact) -> None:
-        try:
-            latest = self._store.get_artifact(artifact.name, "latest")
-        except LookupError:
-            return
-        if latest.type != artifact.type:
-            raise ValueError(f"artifact {artifact.name!r} has type {latest.type!r}; a new version cannot be "
-                             f"{artifact.type!r}")
-
-    def _download_folder(self, record) -> Path:
-        return self._store.run_folder(self.id) / "artifacts" / f"{record.name}-v{record.version}"
-
-    # -- ending ---------------------------------------------------------------------------------
-
-    def _check_early_stop(self, numbers: dict) -> None:
-        """Under a sweep agent: ask the controller after each logged value of the sweep metric."""
-        trial = _sweep
-        if trial is None or trial.early_stop is None or trial.metric not in numbers or self.sweep_id is None:
-            return
-        reason = trial.early_stop()
-        if reason:
-            self._store.log_event(self.id, "pruned", {"reason": reason}, step=self.step)
-            self._end(RunStatus.PRUNED, reason)
-            raise RunPruned(reason)
-
-    def finish(self, exit_code: int | None = None, quiet=None) -> None:
-        """End the run: finished, or failed for a non-zero exit code. A second call does nothing."""
-        if exit_code:
-            self._end(RunStatus.FAILED, f"exit code {exit_code}")
-        else:
-            self._end(RunStatus.FINISHED, "finished by the script")
-
-    def _end(self, status: RunStatus, reason: str) -> None:
-        if self._ended:
-            return
-        self._ended = True
-        try:
-            if self._store is not None:
-                self._write_pending()
-                self._save_at_end()
-        except Exception as exc:
-            status, reason = RunStatus.FAILED, f"could not store the run's last values: {_reason(exc)}"
-            raise
-        finally:
-            if self._beat is not None:
-                self._beat.set()
-            _forget(self)
-            if self._store is not None:
-                self._store.finish_run(self.id, status, reason)
-
-    def __enter__(self) -> "Run":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or (isinstance(exc, SystemExit) and not exc.code):
-            self.finish()
-        elif isinstance(exc, KeyboardInterrupt):
-            self._end(RunStatus.STOPPED, "interrupted")
-        else:
-            self._end(RunStatus.FAILED, _reason(exc))
-        return False
-
-    def _check_open(self, what: str) -> None:
-        if self._ended:
-            raise Error(f"run {self.id} has finished; call wandb.init() to start a new run before {what}()")
-
-    def __repr__(self) -> str:
-        return f"Run(id={self.id!r}, name={self._name!r}, project={self.project!r})"
-
-
-class _Inert:
-    """What a disabled run hands out: accepts any attribute or call and does nothing."""
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self
-
-    def __call__(self, *args, **kwargs):
-        return self
-
-
-def _check_step(step) -> int:
-    value = to_scalar(step)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"log(step=...) needs a whole number >= 0; got {step!r}")
-    return value
-
-
-def _check_tags(tags) -> tuple[str, ...]:
-    tags = (tags,) if isinstance(tags, str) else tuple(tags or ())
-    if any(not isinstance(t, str) or not t for t in tags):
-        raise TypeError(f"tags must be non-empty strings; got {list(tags)}")
-    return tags
-
-
-def _check_aliases(aliases) -> list[str]:
-    aliases = [aliases] if isinstance(aliases, str) else list(aliases or ())
-    kept = []
-    for alias in aliases:
-        if not isinstance(alias, str) or not 1 <= len(alias) <= 128 or "/" in alias or ":" in alias:
-            raise ValueError(f"alias {alias!r}: use 1-128 characters without '/' or ':'")
-        if alias[0] == "v" and alias[1:].isdigit():
-            warnings.warn(f"alias {alias!r} is ignored: version names are given by the store (as in W&B)",
-                          stacklevel=3)
-            continue
-        kept.append(alias)
-    return kept
-
-
-def _artifact_from_path(path, name: str | None, type: str | None) -> Artifact:
-    source = Path(path)
-    artifact = Artifact(name or check_artifact_name(source.name.replace(" ", "_")), type or "unspecified")
-    if source.is_dir():
-        artifact.add_dir(source)
-    else:
-        artifact.add_file(source)
-    return artifact
-
-
-def _start_heartbeat(store, run_id: str) -> threading.Event:
-    """Refresh the run's heartbeat every HEARTBEAT_S until the event is set, so a long silent epoch is
-    not taken for a crash."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(HEARTBEAT_S):
-            try:
-                store.log_metrics(run_id, {})
-            except Exception as exc:                # the script's own writes report store trouble
-                warnings.warn(f"run {run_id}: heartbeat stopped: {_reason(exc)}")
-                return
-
-    threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True).start()
-    return stop
+# Sweep agents (core.sweeps) use these from here; the current trial itself is kept in core.wandb_run.
+SweepTrial = _wandb_run.SweepTrial
+sweep_trial = _wandb_run.sweep_trial
 
 
 # -- init and the current run -----------------------------------------------------------------------
@@ -499,11 +135,11 @@ def _disabled_run(values: dict, options: dict) -> Run:
     record = RunRecord(run_id, options["name"] or f"run-{run_id}", options["project"] or "default",
                        RunStatus.RUNNING, "", values, {}, "script", 0.0, None, group=options["group"],
                        tags=options["tags"], notes=options["notes"] or "")
-    return Run(None, record)
+    return _new_run(None, record)
 
 
 def _store_run(values: dict, options: dict, run_id: str | None, resume, save_code: bool) -> Run:
-    trial = _sweep
+    trial = current_sweep_trial()
     if trial is not None:
         values = {**values, **json_friendly(dict(trial.values), "sweep values")}
         options["project"] = trial.project or options["project"]
@@ -522,7 +158,7 @@ def _store_run(values: dict, options: dict, run_id: str | None, resume, save_cod
                                   sweep_id=None if trial is None else trial.sweep_id,
                                   environment=environment(), code=_script_source() if save_code else None,
                                   **{k: v for k, v in options.items() if v is not None})
-        new = Run(store, store.get_run(run_id), locked=() if trial is None else trial.values)
+        new = _new_run(store, store.get_run(run_id), locked=() if trial is None else trial.values)
     if trial is not None:
         trial.run_ids.append(new.id)
     _install_exit_hooks()
@@ -555,9 +191,15 @@ def _resume(store, run_id: str, values: dict, options: dict) -> Run:
     steps = [r["step"] for r in store.metric_rows(run_id)]
     steps += [r["step"] for r in store.tables(run_id)] + [r["step"] for r in store.images(run_id)]
     steps = [s for s in steps if s is not None]
-    trial = _sweep
-    return Run(store, store.get_run(run_id), step=max(steps) + 1 if steps else 0,
-               locked=() if trial is None else trial.values)
+    trial = current_sweep_trial()
+    return _new_run(store, store.get_run(run_id), step=max(steps) + 1 if steps else 0,
+                    locked=() if trial is None else trial.values)
+
+
+def _new_run(store, record, step: int = 0, locked=()) -> Run:
+    """A Run that leaves `run` and `_active` when it ends, and beats every HEARTBEAT_S (read before each
+    beat, so a change of HEARTBEAT_S reaches open runs)."""
+    return Run(store, record, step=step, locked=locked, on_end=_forget, heartbeat_s=lambda: HEARTBEAT_S)
 
 
 def _script_source() -> str | None:
