@@ -16,6 +16,7 @@ Live controls (stop, pause, resume, lr/momentum/weight decay/grad clip) travel t
 from __future__ import annotations
 
 import fcntl
+import gc
 import multiprocessing
 import os
 import time
@@ -123,6 +124,8 @@ def warm_up() -> None:
 
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], fused=True)   # imports torch._dynamo
     load_dataset(TrainConfig())
+    gc.collect()
+    gc.freeze()       # children never scan (or copy, by touching refcounts) the objects imported here
 
 
 class Supervisor:
