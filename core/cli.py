@@ -217,7 +217,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core import sweeps
-    from core.sweepspec import SweepConfigError, lint, load_spec
+    from core.sweeplint import lint
+    from core.sweepspec import SweepConfigError, load_spec
 
     try:
         if args.sweep_command == "create":

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.status import RunStatus
-from core.sweepspec import DISTRIBUTIONS, SweepConfigError, lint, parse_spec, parse_text
+from core.sweeplint import lint
+from core.sweepspec import DISTRIBUTIONS, SweepConfigError, parse_spec, parse_text
 from core.tracker import Store
 from core.worker import worker_environment
 

@@ -343,7 +343,7 @@ def test_impute_value_and_target():
 
 
 def test_grid_random_and_lint_do_not_import_optuna_or_scipy():
-    code = ("import sys, numpy as np; from core.sweepspec import load_spec, lint; "
+    code = ("import sys, numpy as np; from core.sweepspec import load_spec; from core.sweeplint import lint; "
             "from core.sweepsample import grid_points, sample_random; "
             "s = load_spec({'method': 'grid', 'parameters': {'a': {'values': [1, 2]}}}); "
             "lint(s); grid_points(s); sample_random(s, np.random.default_rng(0)); "
