@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.hostile import hostile_uploads
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
@@ -89,29 +90,6 @@ def draw_stroke(page) -> None:
     for i in range(1, 16):
         page.mouse.move(x + i, y + i * box["height"] * 0.04)
     page.mouse.up()
-
-
-def hostile_uploads() -> list[tuple[str, bytes, str]]:
-    """(file name, bytes, text the page must show): each a clear outcome, never a traceback."""
-    import io
-    import zlib
-
-    import numpy as np
-    from PIL import Image
-
-    def encoded(image, fmt="PNG"):
-        buffer = io.BytesIO()
-        image.save(buffer, format=fmt)
-        return buffer.getvalue()
-
-    bomb = bytearray(encoded(Image.new("L", (1, 1))))
-    bomb[16:24] = (100_000).to_bytes(4, "big") * 2
-    bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")
-    deep = Image.fromarray(np.full((40, 40), 40000, dtype=np.uint16))
-    return [("bomb.png", bytes(bomb), "cannot use the upload"), ("empty.png", b"", "empty"),
-            ("random.png", np.random.default_rng(0).bytes(3000), "not a known image format"),
-            ("deep.png", encoded(deep), "confident"), ("cmyk.jpg", encoded(Image.new("CMYK", (30, 30)), "JPEG"),
-                                                       "confident")]
 
 
 def check_hostile_uploads(page) -> None:

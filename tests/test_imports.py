@@ -14,6 +14,7 @@ from core.models import build_model
 from core.datasets import load_dataset
 from core.predict import Predictor
 from core.tracker import Store
+from tests.hostile import Evil
 
 CONFIG = TrainConfig(dataset="digits", model="mlp", hidden=(16,))
 
@@ -27,14 +28,6 @@ def model_bytes(kind: str) -> tuple[bytes, torch.nn.Module]:
     from safetensors.torch import save
 
     return save({k: v.contiguous() for k, v in model.state_dict().items()}), model
-
-
-class Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.mark.parametrize("kind", ["safetensors", "torch"])

@@ -64,3 +64,43 @@ def test_the_labs_own_session_state_is_plain_data():
     own = {k: at.session_state[k] for k in vars(keys).values() if isinstance(k, str) and k in at.session_state}
     assert own == {keys.PREDICT_RUN: run_id}
     assert pickle.loads(pickle.dumps(own)) == own
+
+
+def test_hostile_image_uploads_get_a_clear_outcome_and_the_page_keeps_working():
+    """A decompression bomb, a zero-byte file, random bytes named .png: one-line errors; a 16-bit and a
+    CMYK image: predicted. After each, the page still answers (the validation sample is predicted)."""
+    from tests.hostile import hostile_uploads
+
+    at = predict_page(trained(dataset="digits", epochs=2, batch_size=128))
+    uploader = lambda: next(u for u in at.file_uploader if u.label == "An image")  # noqa: E731
+    predictions = lambda: [m for m in at.metric if m.label == "Prediction"]      # noqa: E731
+    for name, data, expected in hostile_uploads():
+        uploader().set_value((name, data, "image/png")).run()
+        assert not at.exception, name
+        errors = [e.value for e in at.error]
+        if expected == "confident":
+            assert errors == [] and len(predictions()) == 2, name          # the upload and the sample
+            assert all("confident" in m.delta for m in predictions())
+        else:
+            assert len(errors) == 1 and expected in errors[0] and "\n" not in errors[0], name
+            assert len(predictions()) == 1, name                            # the sample still predicted
+
+
+def test_a_malicious_checkpoint_uploaded_on_the_page_runs_nothing_and_registers_nothing(tmp_path):
+    import io
+
+    import torch
+
+    from tests.hostile import Evil
+
+    marker = tmp_path / "pwned"
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "extra": Evil(marker)}, buffer)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/2_Predict.py").run()
+    next(u for u in at.file_uploader if u.label == "Weights file").set_value(
+        ("model.pt", buffer.getvalue(), "application/octet-stream")).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception and not marker.exists()
+    assert len(at.error) == 1 and "refused" in at.error[0].value
+    assert Store().list_runs() == []

@@ -312,3 +312,23 @@ def test_page_keeps_the_old_value_and_says_so_when_typed_text_is_bad():
     assert at.dataframe[0].value["shape"].tolist()[1] == "(w, h) = (128, 96)"
     at.text_input(key="transforms_0_0_size").input("64, 48").run()
     assert not at.error and at.dataframe[0].value["shape"].tolist()[1] == "(w, h) = (48, 64)"
+
+
+def test_page_refuses_hostile_uploads_in_one_line_and_shows_valid_odd_ones():
+    from tests.hostile import hostile_uploads
+
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="transforms_source").set_value("Upload").run()
+    for name, data, expected in hostile_uploads():
+        at.file_uploader(key="transforms_upload").set_value((name, data, "image/png")).run()
+        assert not at.exception, name
+        errors = [e.value for e in at.error]
+        if expected == "confident":                  # valid 16-bit and CMYK images are read and run
+            assert any(c.value.startswith("The uploaded image.") for c in at.caption), name
+            if name == "deep.png":                   # one channel: ImageNet's Normalize says what to do
+                assert len(errors) == 1 and "0.5 preset" in errors[0] and not at.dataframe
+            else:
+                assert errors == [] and len(at.dataframe) == 1, name
+        else:
+            assert len(errors) == 1 and expected in errors[0] and "\n" not in errors[0], name
+            assert not at.dataframe, name
