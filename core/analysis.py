@@ -5,6 +5,7 @@
     xs, ys, probs = decision_grid(predictor, data, 80)        # 2-D sets: a heat map
     cases = validation_cases(predictor, data)                 # one row per validation sample
     matrix = confusion_matrix(cases, predictor.info.class_names)
+    top_probabilities(prediction.probabilities, class_names, 5)   # the bars beside a prediction
 """
 
 from __future__ import annotations
@@ -79,6 +80,17 @@ def pick_cases(cases: pd.DataFrame, correct: bool, label: str | None = None,
     if prediction is not None:
         chosen = chosen[chosen["prediction"] == prediction]
     return chosen.sort_values("confidence", ascending=False).head(limit)
+
+
+def top_probabilities(probabilities, class_names, k: int = 5) -> pd.DataFrame:
+    """The `k` most probable classes, most probable first: a `probability` column indexed by class name."""
+    order = np.argsort(probabilities)[::-1][:k]
+    return pd.DataFrame({"probability": {class_names[i]: probabilities[i] for i in order}})
+
+
+def case_captions(cases: pd.DataFrame) -> list[str]:
+    """'label→prediction confidence' per case, e.g. '3→8 97%', for image captions."""
+    return [f"{r.label}→{r.prediction} {r.confidence:.0%}" for r in cases.itertuples()]
 
 
 def confusion_matrix(cases: pd.DataFrame, class_names) -> pd.DataFrame:

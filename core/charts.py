@@ -3,6 +3,9 @@
     frames = run_frames(store, run_id)      # epochs, steps, events as DataFrames
     fig = metric_figure(frames, "loss")     # train/val loss per epoch, with live-change markers
     text, fraction = progress_text(run, frames.epochs)
+    for key, fig in train_figures(frames).items(): ...   # the Train page's four charts, in reading order
+    end_metrics(run, len(frames.epochs))    # [("Status", "finished"), ("Best val acc", "97.50%"), ...]
+    confusion_figure(matrix)                # and the Predict page's figures, from core.analysis's frames
 """
 
 from __future__ import annotations
@@ -83,6 +86,13 @@ def lr_figure(frames: RunFrames) -> go.Figure:
     return fig
 
 
+def train_figures(frames: RunFrames) -> dict[str, go.Figure]:
+    """The Train page's charts by widget key, in reading order (two per row): loss, accuracy,
+    loss per step, learning rate."""
+    return {"loss_chart": metric_figure(frames, "loss"), "acc_chart": metric_figure(frames, "acc"),
+            "step_chart": step_figure(frames), "lr_chart": lr_figure(frames)}
+
+
 def epoch_position(epochs: pd.DataFrame, step: int | None, epoch: int | None) -> float | None:
     """Where a step falls on an epoch axis: epoch e spans (e-1, e]; interpolated by step."""
     if step is None or epochs.empty or "step" not in epochs:
@@ -113,6 +123,47 @@ def progress_text(run: RunRecord, epochs: pd.DataFrame, now: float | None = None
     paused = " (paused)" if position.get("paused") else ""
     text = f"epoch {min(done_epochs + 1, num_epochs)}/{num_epochs}, step {in_epoch}/{steps_per_epoch}{eta}{paused}"
     return text, fraction
+
+
+def end_metrics(run: RunRecord, num_epochs: int) -> list[tuple[str, object]]:
+    """(label, value) of the figures shown when a run has ended; "-" where the run has none."""
+    best = run.summary.get("best_val_acc")
+    return [("Status", run.status.value), ("Best val acc", "-" if best is None else f"{best:.2%}"),
+            ("Best epoch", run.summary.get("best_epoch", "-")), ("Epochs", num_epochs)]
+
+
+def probability_figure(curve: pd.DataFrame, class_name: str, raw: np.ndarray, labels: np.ndarray) -> go.Figure:
+    """The threshold toy: P(`class_name`) over x (a `probability_curve` frame), and the training points
+    at their label (0 or 1)."""
+    fig = go.Figure()
+    fig.add_scatter(x=curve["x"], y=curve[class_name], name=f"P({class_name})")
+    fig.add_scatter(x=raw[:, 0], y=labels, mode="markers", name="training points")
+    fig.update_layout(xaxis_title="x", yaxis_title="probability", height=350)
+    return fig
+
+
+def boundary_figure(xs, ys, grid, raw: np.ndarray, labels: np.ndarray, point: tuple[float, float]) -> go.Figure:
+    """A 2-D set: the `decision_grid` as a heat map, the training points coloured by label, and the
+    chosen point as a cross."""
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=grid, colorscale="RdBu", opacity=0.6, showscale=False))
+    fig.add_scatter(x=raw[:, 0], y=raw[:, 1], mode="markers", marker={"color": labels, "size": 5},
+                    name="training points")
+    fig.add_scatter(x=[point[0]], y=[point[1]], mode="markers", marker={"size": 14, "symbol": "x"}, name="your point")
+    fig.update_layout(height=420, title="Decision boundary: click a point or use the sliders")
+    return fig
+
+
+def confusion_figure(matrix: pd.DataFrame) -> go.Figure:
+    """A confusion matrix (true labels as rows, predictions as columns) as an annotated heat map."""
+    fig = go.Figure(go.Heatmap(z=matrix.values, x=list(matrix.columns), y=list(matrix.index), text=matrix.values,
+                               texttemplate="%{text}", colorscale="Blues"))
+    fig.update_layout(xaxis_title="prediction", yaxis_title="true label", height=420, yaxis_autorange="reversed")
+    return fig
+
+
+def picked_points(event) -> list:
+    """The points clicked in a chart, from the selection event a page gets back (None or a mapping)."""
+    return (event or {}).get("selection", {}).get("points", [])
 
 
 def dataset_preview(config, count: int = 24) -> tuple[str, object]:

@@ -5,7 +5,9 @@
     curves = curves_frame(store, run_ids, "val_loss", x_axis="epoch", smoothing=0.6)
     bands = band_frame(curves, seed_groups(runs), spread="std")  # mean and spread over seeds
     fig = compare_figure(curves, "val_loss", names, bands=bands, log_y=True)
+    fig, note = comparison_figure(store, run_ids, "val_loss", names, x_axis="epoch", spread="std")  # in one call
     config_diff({"a": run_a.config, "b": run_b.config})           # only the keys whose values differ
+    delete_problem(run, confirmed=True)                         # why a run may not be deleted now, or None
     artifact_zip(store, record), metrics_csv(store, run_id), config_json(run)   # bytes for downloads
 
 Plain data in; DataFrames, plotly figures or bytes out. The Runs page only draws what this returns.
@@ -34,6 +36,7 @@ RUN_COLUMNS = ("name", "run_id", "project", "status", "dataset", "model", "optim
 INT_COLUMNS = ("batch_size", "epochs", "width", "seed")
 X_AXES = ("step", "epoch", "wall time")           # wall time: seconds since the run was created
 SPREADS = ("min-max", "std")                      # std: population standard deviation (ddof=0)
+SPREAD_CHOICES = {"each run": None, "mean, min-max over seeds": "min-max", "mean ± std over seeds": "std"}
 GROUPING_IGNORES = ("seed",)
 PREFERRED_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")
 QUERY_EXAMPLE = 'dataset == "moons" and best_val_acc > 0.8'
@@ -228,6 +231,20 @@ def compare_figure(curves: pd.DataFrame, key: str, names: dict[str, str], *, x_a
     return fig
 
 
+def comparison_figure(store: Store, run_ids: list[str], key: str, names: dict[str, str], *, x_axis: str = "step",
+                      smoothing: float = 0.0, spread: str | None = None,
+                      log_y: bool = False) -> tuple[go.Figure, str | None]:
+    """The overlay of metric `key`: one line per run, or with a `spread` a band per seed group; and a
+    note saying why no bands are drawn when the spread was asked for on wall time (runs do not line up)."""
+    curves = curves_frame(store, run_ids, key, x_axis, smoothing)
+    if spread and x_axis != "wall time":
+        groups = seed_groups([store.get_run(run_id) for run_id in run_ids])
+        return compare_figure(curves, key, names, x_axis=x_axis, log_y=log_y, bands=band_frame(curves, groups, spread),
+                              band_names=group_names(groups, names)), None
+    note = "Mean and spread line runs up by step or epoch: pick one of those for the x-axis." if spread else None
+    return compare_figure(curves, key, names, x_axis=x_axis, log_y=log_y), note
+
+
 def _draw_runs(fig: go.Figure, curves: pd.DataFrame, names: dict[str, str]) -> None:
     for index, (run_id, part) in enumerate(curves.groupby("run_id", sort=False)):
         color = COLORS[index % len(COLORS)]
@@ -362,6 +379,15 @@ def label_changes(run: RunRecord, name: str, tags_text: str, notes: str) -> dict
     wanted = {"name": name, "tags": parse_tags(tags_text), "notes": notes or ""}
     current = {"name": run.name, "tags": tuple(run.tags), "notes": run.notes}
     return {k: v for k, v in wanted.items() if v != current[k]}
+
+
+def delete_problem(run: RunRecord, confirmed: bool) -> str | None:
+    """Why the Runs page may not delete `run` now (still going, or not confirmed), or None."""
+    if not run.status.is_final:
+        return f"Run {run.run_id} is still {run.status.value}: stop it on the Train page first."
+    if not confirmed:
+        return "Tick the box above to confirm, then press Delete run again."
+    return None
 
 
 def metrics_csv(store: Store, run_id: str) -> bytes:

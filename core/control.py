@@ -6,6 +6,7 @@
             control.stop("good enough")
         control.set(lr=1e-4)            # applied before the next optimizer step
     control.outcome                     # how the run ended (core.training.Outcome)
+    live_changes({"lr": "1e-4", "momentum": ""})    # {"lr": 0.0001}: typed text checked like the config
 
 Thread-safe: a UI thread or a store poller may call it while training runs. Subclasses override
 `poll()` to pull commands from elsewhere (the tracker's control rows); training calls it every step.
@@ -19,6 +20,7 @@ from typing import Any
 from core.config import TrainConfig
 
 LIVE_FIELDS = ("lr", "momentum", "weight_decay", "grad_clip")
+LIVE_LABELS = {name: name.replace("_", " ") for name in LIVE_FIELDS}     # as the Train page labels them
 
 
 def validate_live_change(changes: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +30,12 @@ def validate_live_change(changes: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"cannot change {unknown} during training; live fields: {', '.join(LIVE_FIELDS)}")
     checked = TrainConfig(**changes)
     return {name: getattr(checked, name) for name in changes}
+
+
+def live_changes(entered: dict[str, str]) -> dict[str, Any]:
+    """The live changes typed in a form (field -> text); blank boxes mean "leave as it is".
+    Raises ConfigError or ValueError, naming the field, for a bad value or field."""
+    return validate_live_change({name: text for name, text in entered.items() if text.strip()})
 
 
 class TrainControl:

@@ -1,6 +1,7 @@
 """The training form as data: which config fields a form shows, grouped, with widget kinds and help.
 
     for group, fields in FORM_GROUPS: ...            # FieldSpec(name, kind, choices, help)
+    for group, expanded, fields in visible_groups(demo=True): ...   # what the form shows, and how
     values = default_form_values()                   # {field: text or bool}, what a form starts with
     config = config_from_form(values)                # TrainConfig, or ConfigError naming the field
 
@@ -27,6 +28,7 @@ GROUPS = {
 }
 OPTIONAL = ("grad_clip", "patience", "data_root", "max_samples")
 HIDDEN_IN_DEMO = ("data_root",)
+EXPANDED = ("Data", "Model", "Optimisation")        # groups the form opens at first
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,13 @@ def field_spec(name: str) -> FieldSpec:
 
 FORM_GROUPS = tuple((group, tuple(field_spec(n) for n in names)) for group, names in GROUPS.items())
 assert {n for _, names in GROUPS.items() for n in names} | {"download", "loss"} == set(TrainConfig.model_fields)
+
+
+def visible_groups(demo: bool = False) -> list[tuple[str, bool, tuple[FieldSpec, ...]]]:
+    """(group, opened at first, fields shown) per form group; a hosted demo hides HIDDEN_IN_DEMO."""
+    hidden = HIDDEN_IN_DEMO if demo else ()
+    return [(group, group in EXPANDED, tuple(f for f in fields if f.name not in hidden))
+            for group, fields in FORM_GROUPS]
 
 
 def to_text(value) -> str | bool:

@@ -1,6 +1,7 @@
 """Importing weights a user uploads, without running anyone's code.
 
     run_id = import_weights(store, data, TrainConfig(dataset="digits", model="mlp"), name="mine")
+    config = import_config('{"hidden": [32, 16]}', "digits", "mlp")    # the page's form as a config
 
 Accepted: a safetensors file, or a PyTorch file holding a plain state dict of tensors, read with
 `torch.load(weights_only=True)` and never with a fallback to full unpickling, so a malicious pickle
@@ -12,6 +13,7 @@ weights as its best checkpoint and a `model` artifact.
 from __future__ import annotations
 
 import io
+import json
 
 import torch
 
@@ -56,6 +58,13 @@ def state_dict_of(loaded) -> dict[str, torch.Tensor]:
             isinstance(k, str) and torch.is_tensor(v) for k, v in loaded.items()):
         raise CheckpointError("the file does not hold a state dict of named tensors")
     return dict(loaded)
+
+
+def import_config(extra_json: str, dataset: str, model: str) -> TrainConfig:
+    """The config of imported weights: `dataset` and `model` over other fields given as a JSON object
+    (empty text: none). Bad JSON raises ValueError, a bad field ConfigError (a ValueError), and JSON
+    that is not an object TypeError."""
+    return TrainConfig(**{**json.loads(extra_json or "{}"), "dataset": dataset, "model": model})
 
 
 def import_weights(store, data: bytes, config: TrainConfig, name: str | None = None) -> str:

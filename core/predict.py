@@ -5,6 +5,7 @@
     predictor.predict((0.5, -0.2))   # 2-D sets: a point
     predictor.predict(pil_image)     # image sets: any size or mode
     -> Prediction(label="> 8", class_index=1, probabilities=(0.03, 0.97))
+    checkpoint_runs(store)           # {run_id: "id · name · dataset/model"} for runs that can predict
 
 Weights are read from safetensors (nothing is unpickled) into a model rebuilt from the stored config.
 """
@@ -65,6 +66,13 @@ class Predictor:
         probs = self.probabilities(batch)[0]
         index = int(probs.argmax())
         return Prediction(self.info.class_names[index], index, tuple(float(p) for p in probs))
+
+
+def checkpoint_runs(store, limit: int = 200) -> dict[str, str]:
+    """Runs that saved a checkpoint (newest first, at most `limit` looked at), each with a label for
+    pickers: 'run id · name · dataset/model'."""
+    return {r.run_id: f"{r.run_id} · {r.name} · {r.config.get('dataset')}/{r.config.get('model')}"
+            for r in store.list_runs(limit=limit) if r.summary.get("checkpoint")}
 
 
 def parse_cli_input(text: str, info: DatasetInfo):

@@ -3,7 +3,10 @@
     checked = check_sweep(yaml_text_or_dict, dataset="digits", model="mlp")   # error / warnings, no raise
     sweep_id = create_sweep(checked.config, store=store)
     start_agents(sweep_id, processes=2)        # `python -m core sweep agent SWEEP_ID --processes 2`
+    sweep_id = launch_sweep(checked.config, processes=2, count=None, store=store)   # both at once
     agents_alive(sweep_id)                     # agent processes this app started that still run
+    is_live(sweep_id, table)                   # agents still running, or runs queued or running
+    labels, index, error = sweep_choices(store.list_sweeps(), wanted_id)    # the page's sweep picker
     stop_sweep(store, sweep_id)                # state "stopped", running runs asked to stop, agents ended
 
 Agents run as `python -m core sweep agent` in their own session (process group), with idle OpenMP
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from core.status import RunStatus
 from core.sweeplint import lint
+from core.sweeps import create_sweep
 from core.sweepspec import DISTRIBUTIONS, SweepConfigError, parse_spec, parse_text
 from core.tracker import Store
 from core.worker import worker_environment
@@ -91,6 +95,11 @@ def parse_scalar(text: str):
         except ValueError:
             pass
     return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def key_label(name: str, key: str) -> str:
+    """The form's label for one key of a field's distribution: 'lr min', 'batch_size values (separate by ;)'."""
+    return f"{name} {key}" + (f" (separate by {VALUE_SEPARATOR})" if key == "values" else "")
 
 
 def param_entry(distribution: str, texts: dict[str, str]) -> dict:
@@ -193,6 +202,16 @@ def check_sweep(source, dataset: str, model: str) -> CheckedSweep:
     return CheckedSweep(spec.to_dict(), None, tuple(lint(spec)) + tuple(warnings))
 
 
+def sweep_choices(sweeps: list[dict], wanted: str | None) -> tuple[dict[str, str], int, str | None]:
+    """For a sweep picker: a label per sweep id ('id · method · state · name or project'), in the
+    order given; the index of `wanted` (0 when not given or unknown); and an error when it is unknown."""
+    labels = {s["sweep_id"]: f"{s['sweep_id']} · {s['config']['method']} · {s['state']} · "
+                             f"{s['name'] or s['project']}" for s in sweeps}
+    if wanted and wanted not in labels:
+        return labels, 0, f"There is no sweep {wanted!r} in this lab; pick one of the sweeps below."
+    return labels, (list(labels).index(wanted) if wanted else 0), None
+
+
 # --------------------------------------------------------------------------- agent processes
 
 
@@ -238,6 +257,15 @@ def start_agents(sweep_id: str, processes: int = 1, count: int | None = None,
     return job
 
 
+def launch_sweep(config: dict, processes: int = 1, count: int | None = None, store: Store | None = None) -> str:
+    """Create a sweep from a checked config and start `processes` agents on it, each running `count`
+    trials (0 or None: until the sweep ends); returns the sweep id."""
+    store = store or Store()
+    sweep_id = create_sweep(config, store=store)
+    start_agents(sweep_id, processes=int(processes), count=int(count or 0) or None, store=store)
+    return sweep_id
+
+
 def agent_jobs(sweep_id: str) -> list[AgentJob]:
     with _lock:
         return list(_jobs.get(sweep_id, []))
@@ -246,6 +274,14 @@ def agent_jobs(sweep_id: str) -> list[AgentJob]:
 def agents_alive(sweep_id: str) -> int:
     """How many agent process groups this app started for the sweep are still running."""
     return sum(job.alive() for job in agent_jobs(sweep_id))
+
+
+def is_live(sweep_id: str, table) -> bool:
+    """Whether a sweep still changes: agents this app started still run, or its runs table (a
+    `sweep_table`) has runs queued or running. The page polls while it does."""
+    from core.sweepviz import has_running
+
+    return bool(agents_alive(sweep_id)) or has_running(table)
 
 
 def wait_agents(sweep_id: str, timeout_s: float) -> bool:

@@ -6,6 +6,7 @@
     parcoords_figure(frame, varying_params(frame), "val_loss", goal)
     importance_frame(frame, varying_params(frame))   # random forest, Pearson correlation, fANOVA
     best_run(view.table, goal)                   # the best finished run's row, or None
+    too_few_runs(scored(view.table), "val_loss") # why importance cannot be scored yet, or None
 
 The runs table is `core.sweeps.sweep_table`: one row per trial with `run_id, state`, the sampled
 parameters (one column each), `value` (the run's best value of the sweep metric) and `reason`.
@@ -150,6 +151,15 @@ def best_run(table: pd.DataFrame, goal: str) -> dict | None:
     """The best scored run's row as a dict, or None when no run has finished with a value."""
     best = top_k(scored(table), 1, goal)
     return None if best.empty else best.iloc[0].to_dict()
+
+
+def too_few_runs(done: pd.DataFrame, metric: str) -> str | None:
+    """Why parallel coordinates and importance cannot be shown for these scored runs, or None: they
+    need MIN_RUNS runs and a parameter that varies among them."""
+    if len(done) >= MIN_RUNS and varying_params(done):
+        return None
+    return (f"Parallel coordinates and parameter importance need at least {MIN_RUNS} finished runs "
+            f"with a value of {metric} and a parameter that varies; this sweep has {len(done)}.")
 
 
 def param_columns(frame: pd.DataFrame) -> list[str]:

@@ -1,19 +1,17 @@
 """Predict: play with a trained model, and see which validation cases it gets right and wrong."""
 
-import json
-
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from core import ui_keys as keys
-from core.analysis import (canvas_to_image, confusion_matrix, decision_grid, pick_cases, probability_curve,
-                           raw_points, sample_images, validation_cases, validation_data)
-from core.config import TrainConfig
+from core.analysis import (canvas_to_image, case_captions, confusion_matrix, decision_grid, pick_cases,
+                           probability_curve, raw_points, sample_images, top_probabilities, validation_cases,
+                           validation_data)
+from core.charts import boundary_figure, confusion_figure, picked_points, probability_figure
 from core.errors import USER_ERRORS
-from core.imports import import_weights
+from core.imports import import_config, import_weights
 from core.registry import DATASET_NAMES, MODEL_NAMES
-from core.predict import Predictor
+from core.predict import Predictor, checkpoint_runs
 from core.tracker import shared_store
 from core.uploads import read_upload, to_rgb_or_l
 
@@ -32,37 +30,24 @@ def show_probabilities(predictor: Predictor, raw, top_k: int = 5, prepared: bool
         st.error(str(exc))
         return
     st.metric("Prediction", prediction.label, f"{max(prediction.probabilities):.1%} confident")
-    order = np.argsort(prediction.probabilities)[::-1][:top_k]
-    names = predictor.info.class_names
-    st.bar_chart({"probability": {names[i]: prediction.probabilities[i] for i in order}}, horizontal=True,
-                 height=40 * len(order) + 60)
+    top = top_probabilities(prediction.probabilities, predictor.info.class_names, top_k)
+    st.bar_chart(top, horizontal=True, height=40 * len(top) + 60)
 
 
 def scalar_playground(predictor: Predictor, data) -> None:
     value = st.text_input("A number", "24")
     show_probabilities(predictor, value)
     curve = probability_curve(predictor, -10, 30)
-    fig = go.Figure()
-    fig.add_scatter(x=curve["x"], y=curve[predictor.info.class_names[1]], name=f"P({predictor.info.class_names[1]})")
-    raw, labels = raw_points(data)
-    fig.add_scatter(x=raw[:, 0], y=labels, mode="markers", name="training points")
-    fig.update_layout(xaxis_title="x", yaxis_title="probability", height=350)
-    st.plotly_chart(fig)
+    st.plotly_chart(probability_figure(curve, predictor.info.class_names[1], *raw_points(data)))
 
 
 def point_playground(predictor: Predictor, data) -> None:
     xs, ys, grid = decision_grid(predictor, data)
-    raw, labels = raw_points(data)
     x = st.slider("x", float(xs[0]), float(xs[-1]), float(np.mean(xs)))
     y = st.slider("y", float(ys[0]), float(ys[-1]), float(np.mean(ys)))
-    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=grid, colorscale="RdBu", opacity=0.6, showscale=False))
-    fig.add_scatter(x=raw[:, 0], y=raw[:, 1], mode="markers", marker={"color": labels, "size": 5},
-                    name="training points")
-    fig.add_scatter(x=[x], y=[y], mode="markers", marker={"size": 14, "symbol": "x"}, name="your point")
-    fig.update_layout(height=420, title="Decision boundary: click a point or use the sliders")
+    fig = boundary_figure(xs, ys, grid, *raw_points(data), point=(x, y))
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="boundary")
-    picked = (event or {}).get("selection", {}).get("points", [])
-    if picked:
+    if picked := picked_points(event):
         x, y = picked[0]["x"], picked[0]["y"]
     st.caption(f"Point ({x:.3f}, {y:.3f})")
     show_probabilities(predictor, (x, y))
@@ -100,11 +85,8 @@ def case_view(predictor: Predictor, data) -> None:
     matrix = confusion_matrix(cases, predictor.info.class_names)
     st.caption(f"{cases['correct'].mean():.2%} of {len(cases)} validation samples right. "
                "Click a cell to see its cases.")
-    fig = go.Figure(go.Heatmap(z=matrix.values, x=list(matrix.columns), y=list(matrix.index), text=matrix.values,
-                               texttemplate="%{text}", colorscale="Blues"))
-    fig.update_layout(xaxis_title="prediction", yaxis_title="true label", height=420, yaxis_autorange="reversed")
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="confusion")
-    picked = (event or {}).get("selection", {}).get("points", [])
+    event = st.plotly_chart(confusion_figure(matrix), on_select="rerun", selection_mode="points", key="confusion")
+    picked = picked_points(event)
     label = st.selectbox("True label", ["all", *predictor.info.class_names])
     label = None if label == "all" else label
     prediction = None
@@ -115,8 +97,7 @@ def case_view(predictor: Predictor, data) -> None:
         chosen = pick_cases(cases, correct, label, prediction)
         st.markdown(f"**{title}** ({len(chosen)} shown)")
         if data.info.kind == "image" and len(chosen):
-            captions = [f"{r.label}→{r.prediction} {r.confidence:.0%}" for r in chosen.itertuples()]
-            st.image(sample_images(data, chosen["index"]), caption=captions, width=72)
+            st.image(sample_images(data, chosen["index"]), caption=case_captions(chosen), width=72)
         else:
             st.dataframe(chosen, hide_index=True, height=200)
 
@@ -129,7 +110,7 @@ def import_section(store) -> None:
         file = st.file_uploader("Weights file", key="import_file")
         if file is not None and st.button("Import"):
             try:
-                config = TrainConfig(**{**json.loads(extra or "{}"), "dataset": dataset, "model": model})
+                config = import_config(extra, dataset, model)
                 run_id = import_weights(store, file.getvalue(), config, name=file.name)
             except (ValueError, TypeError) as exc:        # user errors, bad JSON included
                 st.error(str(exc).splitlines()[0])
@@ -141,13 +122,12 @@ def import_section(store) -> None:
 st.title("Predict")
 store = shared_store()
 import_section(store)
-candidates = [r for r in store.list_runs(limit=200) if r.summary.get("checkpoint")]
-if not candidates:
+labels = checkpoint_runs(store)
+if not labels:
     st.info("No run has a checkpoint yet. Train one on the Train page first.")
     st.stop()
-ids = [r.run_id for r in candidates]
+ids = list(labels)
 chosen = st.session_state.get(keys.PREDICT_RUN)
-labels = {r.run_id: f"{r.run_id} · {r.name} · {r.config.get('dataset')}/{r.config.get('model')}" for r in candidates}
 run_id = st.selectbox("Run", ids, index=ids.index(chosen) if chosen in ids else 0, format_func=labels.get)
 st.session_state[keys.PREDICT_RUN] = run_id
 try:

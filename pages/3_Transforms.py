@@ -8,61 +8,46 @@ code, and what rounding versus truncation does when a float tensor goes back to 
 import streamlit as st
 
 from core import transforms as tf
-from core.uploads import fit_for_preview
+from core import transformview as tv
+from core import ui_keys as keys
 
-KEY_PIPELINE = "transforms_pipeline"      # list of {"name", "params"} dicts: the editable pipeline
-KEY_SEED = "transforms_seed"              # int: the seed the random steps run with
-KEY_REVISION = "transforms_revision"      # int: bumped when steps change shape, so widgets start afresh
-KEY_SOURCE = "transforms_source"          # widget keys from here on
-KEY_DATASET = "transforms_dataset"
-KEY_INDEX = "transforms_sample_index"
-KEY_UPLOAD = "transforms_upload"
-KEY_ADD = "transforms_add_name"
 SOURCES = ("Sample photo", "Dataset sample", "Upload")
 DATASETS = ("digits", "mnist")
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 STAGES_PER_ROW = 3
 
 st.set_page_config(page_title="Transforms · Torch Lab", layout="wide")
-st.session_state.setdefault(KEY_PIPELINE, tf.default_pipeline())
-st.session_state.setdefault(KEY_SEED, 0)
-st.session_state.setdefault(KEY_REVISION, 0)
+st.session_state.setdefault(keys.TRANSFORMS_PIPELINE, tf.default_pipeline())
+st.session_state.setdefault(keys.TRANSFORMS_SEED, 0)
+st.session_state.setdefault(keys.TRANSFORMS_REVISION, 0)
 
 
 def edit(action: str, index: int = 0, arg=None) -> None:
     """Button callback: change the pipeline (or seed) in session state; new widget keys show it."""
-    steps = list(st.session_state[KEY_PIPELINE])
-    if action == "move":
-        steps = tf.move_step(steps, index, arg)
-    elif action == "remove":
-        del steps[index]
-    elif action == "add":
-        steps.append(tf.new_step(st.session_state[KEY_ADD]))
-    elif action == "preset":
-        steps[index] = tf.new_step("Normalize", **dict(zip(("mean", "std"), tf.NORMALIZE_PRESETS[arg])))
-    elif action == "reroll":
-        st.session_state[KEY_SEED] = tf.new_seed()
-    st.session_state[KEY_PIPELINE] = steps
-    st.session_state[KEY_REVISION] += 1
+    state = st.session_state
+    if action == "reroll":
+        state[keys.TRANSFORMS_SEED] = tf.new_seed()
+    else:
+        arg = state[keys.TRANSFORMS_ADD] if action == "add" else arg        # the step picked when pressed
+        state[keys.TRANSFORMS_PIPELINE] = tv.edit_steps(state[keys.TRANSFORMS_PIPELINE], action, index, arg)
+    state[keys.TRANSFORMS_REVISION] += 1
 
 
 def pick_image():
     """The chosen PIL image and a caption; (None, "") while nothing is uploaded."""
-    source = st.radio("Image", SOURCES, horizontal=True, key=KEY_SOURCE)
+    source = st.radio("Image", SOURCES, horizontal=True, key=keys.TRANSFORMS_SOURCE)
     if source == "Sample photo":
-        return tf.load_sample_photo(), "The bundled sample photo (synthetic)."
+        return tv.photo_source()
     if source == "Dataset sample":
         left, right = st.columns(2)
-        name = left.selectbox("Dataset", DATASETS, key=KEY_DATASET)
-        index = int(right.number_input("Validation sample", 0, 100_000, 0, key=KEY_INDEX))
-        image, label = tf.dataset_sample(index, name)
-        return image, f"{name} validation sample {index}, class {label}, un-normalised to 0..255."
-    upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key=KEY_UPLOAD)
+        name = left.selectbox("Dataset", DATASETS, key=keys.TRANSFORMS_DATASET)
+        index = int(right.number_input("Validation sample", 0, 100_000, 0, key=keys.TRANSFORMS_INDEX))
+        return tv.dataset_source(index, name)
+    upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key=keys.TRANSFORMS_UPLOAD)
     if upload is None:
         st.info("Upload an image to start.")
         return None, ""
-    image, note = fit_for_preview(tf.open_image(upload.getvalue()))
-    return image, f"The uploaded image{', ' + note if note else ''}."
+    return tv.upload_source(upload.getvalue())
 
 
 def edit_param(step_name: str, spec: tf.ParamSpec, value, key: str):
@@ -91,7 +76,7 @@ def edit_step(index: int, step: dict, revision: int) -> dict:
     key = f"transforms_{revision}_{index}"
     with st.container(border=True):
         title, up, down, drop = st.columns([7, 1, 1, 1])
-        title.markdown(f"**{index + 1}. {spec.name}**{' (random)' if spec.random else ''}: {spec.summary}")
+        title.markdown(tv.step_title(index, spec))
         up.button("↑", key=f"{key}_up", on_click=edit, args=("move", index, -1), help="move up")
         down.button("↓", key=f"{key}_down", on_click=edit, args=("move", index, 1), help="move down")
         drop.button("✕", key=f"{key}_remove", on_click=edit, args=("remove", index), help="remove")
@@ -114,31 +99,22 @@ def edit_step(index: int, step: dict, revision: int) -> dict:
 
 
 def show_stages(result: tf.PipelineResult) -> None:
-    rows = result.stats.to_dict("records")
-    for start in range(0, len(result.stages), STAGES_PER_ROW):
-        for column, stage in zip(st.columns(STAGES_PER_ROW), result.stages[start:start + STAGES_PER_ROW]):
-            array, note = tf.display_array(stage.output)
-            row = rows[stage.index]
-            column.image(array, caption=f"{stage.index}. {stage.name}: {row['type']} {row['shape']} "
-                                        f"{row['dtype']}{f' ({note})' if note else ''}")
+    tiles = tv.stage_tiles(result)
+    for start in range(0, len(tiles), STAGES_PER_ROW):
+        for column, (array, caption) in zip(st.columns(STAGES_PER_ROW), tiles[start:start + STAGES_PER_ROW]):
+            column.image(array, caption=caption)
     st.dataframe(result.stats, hide_index=True)
 
 
 def show_rounding(result: tf.PipelineResult) -> None:
     st.subheader("Float tensor back to 8 bits: rounding vs truncation")
-    source = tf.rounding_source(result)
-    if source is None:
+    summary = tv.rounding_summary(result)
+    if summary is None:
         st.info("Add ToTensor to get a float tensor to convert back.")
         return
-    x, where = source
-    cmp = tf.compare_rounding(x)
-    st.write(f"From {where}: rounding, `(x * 255 + 0.5).clamp(0, 255).to(torch.uint8)` as "
-             f"`torchvision.utils.save_image` does, and truncation, `(x * 255).to(torch.uint8)` as `ToPILImage` "
-             f"does, differ in **{cmp.num_different:,} of {cmp.num_values:,}** values (by at most "
-             f"{cmp.max_difference}).")
-    for column, (name, t) in zip(st.columns(3), (("rounded", cmp.rounded), ("truncated", cmp.truncated),
-                                                 ("pixels that differ (white)", cmp.mask))):
-        column.image(tf.display_array(t)[0], caption=name)
+    st.write(summary.text)
+    for column, (array, caption) in zip(st.columns(3), summary.tiles):
+        column.image(array, caption=caption)
 
 
 st.title("Transforms")
@@ -156,16 +132,16 @@ st.caption(f"{caption} {tf.image_size_note(image)}")
 editor, view = st.columns([2, 3])
 with editor:
     st.subheader("Pipeline")
-    revision = st.session_state[KEY_REVISION]
-    steps = [edit_step(i, s, revision) for i, s in enumerate(st.session_state[KEY_PIPELINE])]
-    st.session_state[KEY_PIPELINE] = steps
+    revision = st.session_state[keys.TRANSFORMS_REVISION]
+    steps = [edit_step(i, s, revision) for i, s in enumerate(st.session_state[keys.TRANSFORMS_PIPELINE])]
+    st.session_state[keys.TRANSFORMS_PIPELINE] = steps
     name_column, add_column = st.columns([3, 1], vertical_alignment="bottom")
-    name_column.selectbox("Step to add", list(tf.STEP_SPECS), key=KEY_ADD)
+    name_column.selectbox("Step to add", list(tf.STEP_SPECS), key=keys.TRANSFORMS_ADD)
     add_column.button("Add step", key="transforms_add", on_click=edit, args=("add",))
     seed_column, reroll_column = st.columns([3, 1], vertical_alignment="bottom")
-    seed = int(seed_column.number_input("Seed", 0, 2**31 - 1, st.session_state[KEY_SEED],
+    seed = int(seed_column.number_input("Seed", 0, 2**31 - 1, st.session_state[keys.TRANSFORMS_SEED],
                                         key=f"transforms_seed_{revision}"))
-    st.session_state[KEY_SEED] = seed
+    st.session_state[keys.TRANSFORMS_SEED] = seed
     reroll_column.button("Re-roll", key="transforms_reroll", on_click=edit, args=("reroll",),
                          help="run the random steps with a new seed")
 with view:
@@ -174,8 +150,7 @@ with view:
         result = tf.run_pipeline(image, steps, seed)
     except (ValueError, TypeError) as exc:
         st.error(f"{exc}")
-        result = None
-    if result is not None:
+    else:
         show_stages(result)
         show_rounding(result)
     st.subheader("Code")

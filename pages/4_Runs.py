@@ -5,15 +5,15 @@ from functools import partial
 import streamlit as st
 
 from core import ui_keys as keys
-from core.compare import (QUERY_EXAMPLE, X_AXES, CompareError, artifact_zip, artifacts_frame, band_frame,
-                          compare_figure, config_diff, config_json, curves_frame, escape_markdown, events_frame,
-                          file_name, filter_frame, group_names, image_steps, images_at, label_changes, metric_keys,
-                          metrics_csv, run_labels, runs_frame, seed_groups, sort_frame, table_frame)
+from core.compare import (QUERY_EXAMPLE, SPREAD_CHOICES, X_AXES, CompareError, artifact_zip, artifacts_frame,
+                          comparison_figure, config_diff, config_json, delete_problem, escape_markdown, events_frame,
+                          file_name, filter_frame, image_steps, images_at, label_changes, metric_keys, metrics_csv,
+                          run_labels, runs_frame, sort_frame, table_frame)
 from core.errors import USER_ERRORS
+from core.pagestate import kept_selection
 from core.tracker import shared_store
 
 st.set_page_config(page_title="Runs · Torch Lab", layout="wide")
-SPREAD_CHOICES = {"each run": None, "mean, min-max over seeds": "min-max", "mean ± std over seeds": "std"}
 COLUMNS = {"best_val_acc": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent"),
            "duration_s": st.column_config.NumberColumn(format="%.1f s")}
 
@@ -51,15 +51,11 @@ def show_comparison(store, run_ids, labels):
     weight = cols[2].slider("Smoothing", 0.0, 0.99, 0.0, 0.01)
     spread = SPREAD_CHOICES[cols[3].selectbox("Lines", list(SPREAD_CHOICES))]
     log_y = cols[4].checkbox("Log scale")
-    curves = curves_frame(store, run_ids, key, x_axis, weight)
-    bands = names = None
-    if spread and x_axis == "wall time":
-        st.info("Mean and spread line runs up by step or epoch: pick one of those for the x-axis.")
-    elif spread:
-        groups = seed_groups([store.get_run(run_id) for run_id in run_ids])
-        bands, names = band_frame(curves, groups, spread), group_names(groups, labels)
-    st.plotly_chart(compare_figure(curves, key, labels, x_axis=x_axis, log_y=log_y, bands=bands, band_names=names),
-                    key="compare_chart")
+    fig, note = comparison_figure(store, run_ids, key, labels, x_axis=x_axis, smoothing=weight, spread=spread,
+                                  log_y=log_y)
+    if note:
+        st.info(note)
+    st.plotly_chart(fig, key="compare_chart")
     if len(run_ids) > 1:
         diff = config_diff({labels[run_id]: store.get_run(run_id).config for run_id in run_ids})
         st.markdown("**Config differences**")
@@ -87,10 +83,8 @@ def edit_run(store, run):
     confirmed = st.checkbox(f"Yes, delete run {run.run_id} with its metrics, events and files",
                             key=f"confirm_delete_{run.run_id}")
     if st.button("Delete run", key=f"delete_{run.run_id}"):
-        if not run.status.is_final:
-            st.error(f"Run {run.run_id} is still {run.status.value}: stop it on the Train page first.")
-        elif not confirmed:
-            st.error("Tick the box above to confirm, then press Delete run again.")
+        if problem := delete_problem(run, confirmed):
+            st.error(problem)
         else:
             store.delete_run(run.run_id)
             notify(f"Deleted run {run.run_id}.")
@@ -157,9 +151,8 @@ if frame.empty:
     st.stop()
 labels = run_labels(frame)
 shown = show_table(frame)
-st.session_state[keys.RUNS_SELECTED] = [i for i in st.session_state.get(keys.RUNS_SELECTED, []) if i in labels]
-options = shown["run_id"].tolist()
-options += [i for i in st.session_state[keys.RUNS_SELECTED] if i not in options]
+kept, options = kept_selection(st.session_state.get(keys.RUNS_SELECTED, []), labels, shown["run_id"].tolist())
+st.session_state[keys.RUNS_SELECTED] = kept
 selected = st.multiselect("Compare runs", options, format_func=labels.get, key=keys.RUNS_SELECTED,
                           persist_state="session", placeholder="Choose runs to overlay their curves")
 st.subheader("Compare")

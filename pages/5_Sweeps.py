@@ -5,17 +5,17 @@ import os
 import streamlit as st
 
 from core import ui_keys as keys
-from core.config import TrainConfig
 from core.errors import USER_ERRORS
+from core.launch import train_again
+from core.pagestate import just_ended
 from core.registry import DATASET_NAMES, MODEL_NAMES
 from core.sweepjobs import (EXAMPLE_YAML, FORM_FIELDS, TRAINER_METRICS, agents_alive, check_sweep, default_key_text,
-                            distribution_keys, form_config, start_agents, stop_sweep)
-from core.sweeps import create_sweep
+                            distribution_keys, form_config, is_live, key_label, launch_sweep, start_agents,
+                            stop_sweep, sweep_choices)
 from core.sweepspec import DISTRIBUTIONS, GOALS, METHODS, SweepConfigError
-from core.sweepviz import (MIN_RUNS, best_run, curves_figure, display_table, has_running, importance_frame,
-                           parcoords_figure, scatter_figure, scored, sweep_view, top_k, varying_params)
+from core.sweepviz import (best_run, curves_figure, display_table, importance_frame, parcoords_figure, scatter_figure,
+                           scored, sweep_view, too_few_runs, top_k, varying_params)
 from core.tracker import shared_store
-from core.worker import submit
 
 st.set_page_config(page_title="Sweeps · Torch Lab", layout="wide")
 SHARE = st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")
@@ -31,8 +31,8 @@ def kept(name: str) -> dict:
 def field_picker(name: str) -> tuple[str, dict]:
     cols, dists = st.columns(4), list(DISTRIBUTIONS)
     dist = cols[0].selectbox(name, dists, index=dists.index(FORM_FIELDS[name][0]), **kept(f"{name}.dist"))
-    return dist, {key: cols[i + 1].text_input(f"{name} {key}" + (" (separate by ;)" if key == "values" else ""),
-                                              default_key_text(name, dist, key), **kept(f"{name}.{dist}.{key}"))
+    return dist, {key: cols[i + 1].text_input(key_label(name, key), default_key_text(name, dist, key),
+                                              **kept(f"{name}.{dist}.{key}"))
                   for i, key in enumerate(distribution_keys(dist))}
 
 
@@ -68,8 +68,7 @@ def create_section(store) -> None:
     for warning in checked.warnings:
         st.warning(warning)
     if st.button("Start", type="primary", disabled=checked.config is None):
-        sweep_id = create_sweep(checked.config, store=store)
-        start_agents(sweep_id, processes=int(agents), count=int(count) or None, store=store)
+        sweep_id = launch_sweep(checked.config, processes=agents, count=count, store=store)
         st.session_state[keys.SWEEP_SELECTED] = st.query_params["sweep"] = sweep_id
         st.rerun()
 
@@ -77,30 +76,25 @@ def create_section(store) -> None:
 def chosen_sweep(store) -> dict | None:
     sweeps = {s["sweep_id"]: s for s in store.list_sweeps()}
     wanted = st.query_params.get("sweep") or st.session_state.get(keys.SWEEP_SELECTED)
-    if wanted and wanted not in sweeps:
-        st.error(f"There is no sweep {wanted!r} in this lab; pick one of the sweeps below.")
-        wanted = None
+    labels, index, error = sweep_choices(list(sweeps.values()), wanted)
+    if error:
+        st.error(error)
     if not sweeps:
         st.info("No sweeps yet. Define one above and press Start, or `python -m core sweep create FILE.yaml`.")
         return None
-    ids = list(sweeps)
-    label = {i: f"{i} · {s['config']['method']} · {s['state']} · {s['name'] or s['project']}"
-             for i, s in sweeps.items()}
-    sweep_id = st.selectbox("Sweep", ids, index=ids.index(wanted) if wanted else 0, format_func=label.get)
+    sweep_id = st.selectbox("Sweep", list(labels), index=index, format_func=labels.get)
     st.session_state[keys.SWEEP_SELECTED] = st.query_params["sweep"] = sweep_id
     return sweeps[sweep_id]
 
 
 def live_section(store, sweep_id: str, view) -> None:
-    @st.fragment(run_every=2.0 if agents_alive(sweep_id) or has_running(view.table) else None)
+    @st.fragment(run_every=2.0 if is_live(sweep_id, view.table) else None)
     def panel():
         now = sweep_view(store, sweep_id)
         st.caption(f"{len(now.table)} runs · {agents_alive(sweep_id)} agent process(es) started here still running")
         st.dataframe(display_table(now.table), hide_index=True)
         st.plotly_chart(curves_figure(now), key="sweep_curves")
-        if agents_alive(sweep_id) or has_running(now.table):
-            st.session_state[keys.SWEEP_LIVE] = sweep_id
-        elif st.session_state.pop(keys.SWEEP_LIVE, None) == sweep_id:
+        if just_ended(st.session_state, keys.SWEEP_LIVE, sweep_id, live=is_live(sweep_id, now.table)):
             st.rerun(scope="app")                  # the analysis below updates once the sweep ends
     panel()
 
@@ -113,9 +107,9 @@ def importance(done, params: list[str]):
 def analysis_section(view) -> None:
     metric, goal = view.spec.metric.name, view.spec.metric.goal
     done = scored(view.table)
-    if len(done) < MIN_RUNS or not (params := varying_params(done)):
-        return st.info(f"Parallel coordinates and parameter importance need at least {MIN_RUNS} finished runs "
-                       f"with a value of {metric} and a parameter that varies; this sweep has {len(done)}.")
+    if note := too_few_runs(done, metric):
+        return st.info(note)
+    params = varying_params(done)
     k = st.slider("Show the best K runs", 1, len(done), len(done))
     st.plotly_chart(parcoords_figure(top_k(done, k, goal), params, metric, goal), key="sweep_parcoords")
     left, right = st.columns(2)
@@ -135,10 +129,9 @@ def best_section(store, view) -> None:
     left, right, _ = st.columns([1, 1, 3])
     if left.button("Train it again"):
         try:
-            run_id = submit(TrainConfig(**run.config), store=store, name=f"{run.name} again", source="app")
+            train_again(st.session_state, store, run)
         except USER_ERRORS as exc:
             return st.error(str(exc))
-        st.session_state[keys.ACTIVE_RUN] = run_id
         st.switch_page("pages/1_Train.py")
     if right.button("Open in Predict", disabled=not run.summary.get("checkpoint")):
         st.session_state[keys.PREDICT_RUN] = run.run_id

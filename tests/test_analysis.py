@@ -1,8 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from core.analysis import (canvas_to_image, confusion_matrix, decision_grid, pick_cases, probability_curve,
-                           sample_images, validation_cases, validation_data)
+from core.analysis import (canvas_to_image, case_captions, confusion_matrix, decision_grid, pick_cases,
+                           probability_curve, sample_images, top_probabilities, validation_cases, validation_data)
 from core.config import TrainConfig
 from core.predict import Predictor
 from core.training import train
@@ -56,3 +57,16 @@ def test_canvas_strokes_become_dark_ink_on_white():
     assert image[0, 0] == 255 and image[4, 4] == 0
     with pytest.raises(ValueError, match="RGBA"):
         canvas_to_image(np.zeros((4, 4, 3)))
+
+
+def test_top_probabilities_keep_the_k_most_probable_classes_in_order():
+    top = top_probabilities((0.1, 0.5, 0.05, 0.35), ["a", "b", "c", "d"], k=3)
+    assert top.index.tolist() == ["b", "d", "a"] and top["probability"].tolist() == [0.5, 0.35, 0.1]
+    assert len(top_probabilities((0.4, 0.6), ["no", "yes"])) == 2          # k larger than the classes
+
+
+def test_case_captions_read_label_arrow_prediction_and_confidence():
+    cases = pd.DataFrame({"index": [4, 9], "label": ["3", "7"], "prediction": ["8", "7"],
+                          "confidence": [0.966, 0.5], "correct": [False, True]})
+    assert case_captions(cases) == ["3→8 97%", "7→7 50%"]
+    assert case_captions(cases.iloc[:0]) == []

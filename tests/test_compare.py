@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core.compare import (RUN_COLUMNS, CompareError, architecture, artifact_zip, artifacts_frame, band_frame,
-                          compare_figure, config_diff, config_json, curves_frame, escape_markdown, events_frame,
-                          file_name, filter_frame, group_names, image_data_url, image_steps, images_at,
-                          label_changes, metric_keys, metrics_csv, parse_tags, run_labels, runs_frame,
-                          seed_groups, smooth, sort_frame, table_frame)
+from core.compare import (RUN_COLUMNS, SPREAD_CHOICES, CompareError, architecture, artifact_zip, artifacts_frame,
+                          band_frame, compare_figure, comparison_figure, config_diff, config_json, curves_frame,
+                          delete_problem, escape_markdown, events_frame, file_name, filter_frame, group_names,
+                          image_data_url, image_steps, images_at, label_changes, metric_keys, metrics_csv,
+                          parse_tags, run_labels, runs_frame, seed_groups, smooth, sort_frame, table_frame)
 from core.config import TrainConfig
 from core.tracker import Store
 from tests.conftest import train_runs_into
@@ -232,6 +232,28 @@ def test_compare_figure_draws_runs_or_bands():
 
 
 # -- one run's details -----------------------------------------------------------------------------
+
+def test_comparison_figure_draws_runs_or_seed_bands_and_says_when_it_cannot(store, ids):
+    run_ids, names = [ids["m1"], ids["m2"], ids["thr"]], {ids["m1"]: "m1", ids["m2"]: "m2", ids["thr"]: "thr"}
+    assert set(SPREAD_CHOICES.values()) == {None, "min-max", "std"}
+    fig, note = comparison_figure(store, run_ids, "val_loss", names, x_axis="epoch")
+    assert note is None and [t.name for t in fig.data] == ["m1", "m2", "thr"]
+    fig, note = comparison_figure(store, run_ids, "val_loss", names, x_axis="epoch", spread="std", log_y=True)
+    assert note is None and [t.name for t in fig.data if t.showlegend is not False] == ["m1 (2 seeds)", "thr"]
+    assert fig.layout.yaxis.type == "log"
+    fig, note = comparison_figure(store, run_ids, "val_loss", names, x_axis="wall time", spread="min-max")
+    assert "step or epoch" in note and [t.name for t in fig.data] == ["m1", "m2", "thr"]
+
+
+def test_delete_problem_refuses_unfinished_or_unconfirmed_runs():
+    from core.status import RunStatus
+
+    running = SimpleNamespace(run_id="r1", status=RunStatus.RUNNING)
+    assert delete_problem(running, confirmed=True) == "Run r1 is still running: stop it on the Train page first."
+    done = SimpleNamespace(run_id="r2", status=RunStatus.FINISHED)
+    assert "Tick the box" in delete_problem(done, confirmed=False)
+    assert delete_problem(done, confirmed=True) is None
+
 
 def test_config_diff_keeps_only_differing_keys():
     diff = config_diff({"A": {"lr": 0.1, "seed": 1, "hidden": [32, 16], "opt": "adam"},

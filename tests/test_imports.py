@@ -9,7 +9,8 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import CheckpointError
-from core.imports import import_weights, read_weights
+from core.config import ConfigError
+from core.imports import import_config, import_weights, read_weights
 from core.models import build_model
 from core.datasets import load_dataset
 from core.predict import Predictor
@@ -74,3 +75,15 @@ def test_wrong_architecture_truncated_and_junk_are_clear_errors():
     with pytest.raises(CheckpointError, match="NaN"):
         import_weights(Store(), buffer.getvalue(), CONFIG)
     assert Store().list_runs() == []
+
+
+def test_import_config_puts_the_form_choices_over_the_json_fields():
+    config = import_config('{"hidden": [32, 16], "dataset": "moons"}', "digits", "mlp")
+    assert (config.dataset, config.model, config.hidden) == ("digits", "mlp", (32, 16))
+    assert import_config("", "threshold", "logreg") == TrainConfig(dataset="threshold", model="logreg")
+    with pytest.raises(ValueError):
+        import_config("{hidden: 3}", "digits", "mlp")                   # not JSON
+    with pytest.raises(ConfigError, match="lr"):
+        import_config('{"lr": -1}', "digits", "mlp")
+    with pytest.raises(TypeError):
+        import_config("[1, 2]", "digits", "mlp")                         # JSON, but not an object

@@ -6,7 +6,7 @@ from PIL import Image, ImageDraw
 from core.config import TrainConfig
 from core.datasets import DatasetInfo, load_dataset
 from core.errors import InputError
-from core.predict import Predictor, open_image, parse_cli_input
+from core.predict import Predictor, checkpoint_runs, open_image, parse_cli_input
 from core.preprocess import centre_digit, centre_of_mass, prepare_input
 from core.training import train
 from tests.conftest import MNIST_ROOT, needs_mnist
@@ -81,3 +81,17 @@ def test_mnist_model_reads_a_real_sample_saved_as_png(tmp_path):
         Image.fromarray((raw.numpy() * 255).round().astype(np.uint8)).save(path)
         hits += predictor.predict(open_image(path)).class_index == int(data.val_y[i])
     assert hits >= 16
+
+
+def test_checkpoint_runs_lists_runs_that_can_predict_newest_first_with_labels():
+    from core.status import RunStatus
+    from core.tracker import Store
+
+    store = Store()
+    older = store.create_run({"dataset": "moons", "model": "mlp"}, name="old")
+    store.create_run({"dataset": "digits", "model": "cnn"}, name="no checkpoint")
+    newer = store.create_run({"dataset": "digits", "model": "cnn"}, name="new")
+    for run_id in (older, newer):
+        store.finish_run(run_id, RunStatus.FINISHED, "done", summary={"checkpoint": "/somewhere/best.safetensors"})
+    assert checkpoint_runs(store) == {newer: f"{newer} · new · digits/cnn", older: f"{older} · old · moons/mlp"}
+    assert list(checkpoint_runs(store, limit=1)) == [newer]

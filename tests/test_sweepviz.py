@@ -11,7 +11,7 @@ from core.sweeps import create_sweep, run_agent, sweep_table
 from core.sweepspec import parse_early_terminate
 from core.sweepviz import (SweepView, best_run, bracket_frame, correlations, curves_figure, curves_from_histories,
                            display_table, fanova_importance, importance_frame, parcoords_dimensions, parcoords_figure,
-                           rf_importance, scatter_figure, scored, sweep_view, top_k, varying_params)
+                           rf_importance, scatter_figure, scored, sweep_view, too_few_runs, top_k, varying_params)
 from core.tracker import Store
 
 SWEEP = {
@@ -178,3 +178,13 @@ def test_states_shown_in_wandb_words_and_scatter(finished):
     assert table["state"].tolist() == ["pruned", "finished"]
     fig = scatter_figure(table, "lr", "val_loss")
     assert sorted(t.name for t in fig.data) == ["early-terminated", "finished"]
+
+
+def test_too_few_runs_says_why_until_three_runs_vary():
+    frame = hand_frame(3)
+    assert too_few_runs(frame, "val_loss") is None
+    assert too_few_runs(frame.iloc[:2], "val_loss") == (
+        "Parallel coordinates and parameter importance need at least 3 finished runs with a value of val_loss "
+        "and a parameter that varies; this sweep has 2.")
+    same = frame.assign(lr=0.1, dropout=0.2, optimizer="adam")
+    assert "this sweep has 3." in too_few_runs(same, "val_acc")
