@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from core.checkpoint import atomic_write, load_model, read_checkpoint, save_checkpoint
+from core.checkpoint import atomic_write, load_model, pack, read_checkpoint, save_checkpoint, tensors_digest
 from core.config import TrainConfig
 from core.datasets import DatasetInfo
 from core.errors import CheckpointError
@@ -80,3 +80,23 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
         atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_pack_writes_what_safetensors_writes_for_every_dtype():
+    from safetensors.torch import load, save
+
+    generator = torch.Generator().manual_seed(0)
+    state = {"weight": torch.randn(3, 4, generator=generator), "scalar": torch.tensor(2.5),
+             "empty": torch.zeros(0, 5), "half": torch.randn(2, 2, generator=generator).to(torch.bfloat16),
+             "mask": torch.tensor([True, False, True]), "index": torch.arange(5),
+             "rng": torch.Generator().manual_seed(1).get_state()}
+    blob = pack(state, {"record": "{}"})
+    assert blob == save(state, metadata={"record": "{}"})
+    back = load(blob)
+    assert all(torch.equal(back[k], v) and back[k].dtype == v.dtype for k, v in state.items())
+    assert tensors_digest(back) == tensors_digest(state)
+
+
+def test_pack_refuses_a_tensor_it_cannot_hand_over_whole():
+    with pytest.raises(ValueError, match="'view'.*contiguous"):
+        pack({"view": torch.randn(4, 4).t()}, {})
