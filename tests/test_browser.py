@@ -80,6 +80,16 @@ def chart_points(page, title: str) -> int:
     }""", title)
 
 
+def scroll_to_chart(page, title: str) -> None:
+    """Scroll the plotly chart with this title to the middle of the viewport (for the screenshot)."""
+    page.evaluate("""(title) => {
+        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+            const t = String((gd.layout && gd.layout.title && gd.layout.title.text) || '');
+            if (t.replace(/<[^>]*>/g, '') === title) { gd.scrollIntoView({block: 'center'}); return; }
+        }
+    }""", title)
+
+
 def draw_stroke(page) -> None:
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for(timeout=30_000)
@@ -112,8 +122,11 @@ def test_train_then_draw_and_predict(server, tmp_path):
         page.goto(f"{server}/Train")
         page.get_by_role("button", name="Start").click(timeout=60_000)
         wait_for(lambda: chart_points(page, "Loss") >= 3, 120)
-        page.screenshot(path=shots / "train.png", full_page=True)
+        page.screenshot(path=shots / "train_form.png", full_page=True)
         page.get_by_text("Why it ended").wait_for(timeout=120_000)
+        scroll_to_chart(page, "Loss")
+        page.wait_for_timeout(1000)                       # let the charts redraw after the scroll
+        page.screenshot(path=shots / "train.png")        # the finished run's charts, where the view is
         page.goto(f"{server}/Predict")
         draw_stroke(page)
         page.get_by_text("Prediction").first.wait_for(timeout=60_000)
@@ -127,7 +140,7 @@ def test_train_then_draw_and_predict(server, tmp_path):
             assert page.get_by_text("Traceback").count() == 0, path
             page.screenshot(path=shots / f"{shot}.png", full_page=True)
         browser.close()
-    names = ["train", "predict"] + [shot for _, _, shot in PAGES]
+    names = ["train", "train_form", "predict"] + [shot for _, _, shot in PAGES]
     assert all((shots / f"{name}.png").stat().st_size > 10_000 for name in names)
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         target = REPO / "docs" / "screenshots"
