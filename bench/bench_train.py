@@ -24,7 +24,8 @@ FlopCounterMode) and compares core's achieved GFLOP/s with a float32 matmul time
     python bench/bench_train.py --json               # also one JSON summary on stdout
     python bench/bench_train.py --device cuda --profile
 Options: --data-root DIR (default <repo>/../shared/data), --epochs N, --mlp-epochs N,
---workers N (template DataLoader workers), --matmul-size N, --profile (top ops of core's 2nd epoch).
+--workers N (template DataLoader workers), --matmul-size N, --profile (top ops of core's 2nd epoch),
+--acc-seeds N (CNN: validation accuracy of both sides at seeds 1..N, untimed, with the mean difference).
 """
 
 from __future__ import annotations
@@ -353,8 +354,39 @@ def cnn_case(args, device: torch.device, matmul: float) -> dict | None:
     say(f"  core = {share:.0%} of the matmul's {matmul:.1f} GFLOP/s   target >= "
         f"{TARGETS['cnn_matmul_share']:.0%}: {verdict(share >= TARGETS['cnn_matmul_share'])}")
     result.update(flops_per_sample=flops, matmul_share=share)
+    if args.acc_seeds:
+        say(f"\n  accuracy after {args.epochs} epochs at seeds 1..{args.acc_seeds} (untimed):")
+        result["accuracy_over_seeds"] = accuracy_over_seeds(config, device, args)
     if args.profile:
         say(profile_core(config, load_dataset(config)))
+    return result
+
+
+def accuracy_over_seeds(config: TrainConfig, device: torch.device, args) -> dict:
+    """Validation accuracy of template and core after the same epochs at seeds 1..args.acc_seeds (split,
+    initial weights, shuffling and dropout all follow the seed); untimed. One seed's 3-epoch accuracy
+    moves by 1-2 points from seed to seed, so the mean difference is what says whether core is worse."""
+    rows = []
+    for seed in range(1, args.acc_seeds + 1):
+        seeded = config.replace(seed=seed)
+        data = load_dataset(seeded)
+        template, core = interleaved(template_epochs(seeded, data, raw_mnist(seeded), device, args.workers),
+                                     core_epochs(seeded, data), data.num_train)
+        rows.append({"seed": seed, "template": template.val_acc, "core": core.val_acc})
+        say(f"  seed {seed}: template {template.val_acc:.2%}, core {core.val_acc:.2%}")
+    diffs = [100 * (row["core"] - row["template"]) for row in rows]
+    spread = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+    result = {"seeds": rows, "diff_points": diffs, "mean_diff_points": statistics.fmean(diffs),
+              "stderr_points": spread}
+    for side in ("template", "core"):
+        values = [100 * row[side] for row in rows]
+        result[side] = {"mean": statistics.fmean(values),
+                        "stdev": statistics.stdev(values) if len(values) > 1 else float("nan")}
+        say(f"  {side:9} mean {result[side]['mean']:.2f} %, standard deviation {result[side]['stdev']:.2f} points")
+    ok = result["mean_diff_points"] >= -TARGETS["cnn_acc_points"]
+    say(f"  core - template: mean {result['mean_diff_points']:+.2f} points (standard error {spread:.2f}) over "
+        f"{len(rows)} seeds   no worse than {TARGETS['cnn_acc_points']:g} point: {verdict(ok)}")
+    result["met"] = ok
     return result
 
 
@@ -396,6 +428,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cases", type=case_list, default=["cnn", "mlp"],
                         help="comma-separated subset of cnn,mlp (default both)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--acc-seeds", type=int, default=0, metavar="N",
+                        help="CNN: also compare val acc at seeds 1..N, untimed (default 0: off)")
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--profile", action="store_true", help="print top ops of core's second epoch")
     parser.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
