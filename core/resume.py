@@ -1,6 +1,6 @@
 """Resumable training state: the `last` checkpoint, written after every epoch.
 
-    save_last(folder, loop, tracker, epoch)       # model + optimizer + RNG as safetensors, the rest JSON
+    save_last(folder, model, optimizer, generator, meta)   # model + optimizer + RNGs as safetensors, the rest JSON
     state = read_last(folder)                     # -> ResumeState, or CheckpointError
 
 Optimizer state is flattened to tensors named `optim.<param index>.<name>` (safetensors holds only
@@ -28,6 +28,7 @@ class ResumeState:
     optimizer: dict                 # a torch optimizer state_dict
     generator: torch.Tensor         # the shuffling generator's state
     meta: dict                      # best metrics, early-stop counter, monitor history, live values
+    default_rng: dict[str, torch.Tensor]   # the default generators' states (see default_rng_states)
 
 
 class _Tensors(torch.nn.Module):
@@ -71,14 +72,49 @@ def save_last(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
     optim, optim_meta = optimizer_tensors(optimizer.state_dict())
     tensors.update(optim)
     tensors["rng.generator"] = generator.get_state()
+    tensors.update(default_rng_states(generator.device))
     save_checkpoint(folder, _Tensors(tensors), {**meta, "optimizer": optim_meta}, stem=STEM, readable_copy=False)
 
 
 def read_last(folder: Path) -> ResumeState:
     tensors, meta = read_checkpoint(folder, STEM)
     model = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    default_rng = {k: v for k, v in tensors.items() if k in DEFAULT_RNG_KEYS}
     return ResumeState(meta["epoch"], meta["step"], model, optimizer_state(tensors, meta["optimizer"]),
-                       tensors["rng.generator"], meta)
+                       tensors["rng.generator"], meta, default_rng)
+
+
+def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each loaded state tensor (Adam's moments, momentum buffers) its parameter's memory layout.
+    Saved tensors come back contiguous, while a channels-last model's conv weights are not, and the
+    fused optimizers pair elements by memory position: with mismatched layouts they would update each
+    weight with another weight's moments."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for name, value in state.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    state[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+DEFAULT_RNG_KEYS = ("rng.torch", "rng.cuda")
+
+
+def default_rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    """The states of the default generators that dropout draws from: the CPU's, and the training
+    GPU's. Saved with the shuffling generator, they make a resumed run draw what it would have drawn."""
+    states = {"rng.torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["rng.cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_default_rng_states(states: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Put back what `default_rng_states` saved; a checkpoint written without them changes nothing."""
+    if "rng.torch" in states:
+        torch.set_rng_state(states["rng.torch"])
+    if "rng.cuda" in states and device.type == "cuda":
+        torch.cuda.set_rng_state(states["rng.cuda"], device)
 
 
 def has_last(folder: Path) -> bool:

@@ -33,7 +33,7 @@ from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
 from core.earlystop import EarlyStopping
 from core.models import build_model
-from core.resume import read_last, save_last
+from core.resume import match_parameter_layouts, read_last, save_last, set_default_rng_states
 from core.schedules import scheduled_lr
 from core.status import RunStatus
 
@@ -321,7 +321,9 @@ def restore(loop: _Loop, tracker: "_BestTracker") -> int:
     state = read_last(tracker.folder)
     load_into(loop.model, state.model)
     loop.optimizer.load_state_dict(state.optimizer)
+    match_parameter_layouts(loop.optimizer)
     loop.generator.set_state(state.generator)
+    set_default_rng_states(state.default_rng, loop.device)
     meta = state.meta
     loop.step, loop.monitor_history = state.step, list(meta["monitor_history"])
     loop.live = _Live(**meta["live"])
