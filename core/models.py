@@ -3,7 +3,7 @@
     model = build_model(config, info)     # info: core.datasets.DatasetInfo
 
 - `mlp`: the template's stack of Linear + activation, hidden sizes from `config.hidden` (default 32,16).
-- `cnn`: conv(3x3) - maxpool - relu - conv(5x5) - maxpool - relu - dropout - adaptive max-pool -
+- `cnn`: conv(3x3) - maxpool - relu - conv(5x5) - maxpool - relu - dropout - global max-pool -
   linear - relu - linear, with `config.width` channels and `config.dropout` (the template's MNIST net,
   with the activations it left out). Inputs smaller than 16 px use 'same' padding so 8x8 digits fit.
   Each max-pool comes before its ReLU: the two commute (ReLU is monotone), so outputs and gradients
@@ -36,6 +36,17 @@ def build_mlp(config: TrainConfig, info: DatasetInfo) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+class GlobalMaxPool(nn.Module):
+    """Each channel's maximum over its whole map, (N, C, H, W) -> (N, C, 1, 1): what
+    `AdaptiveMaxPool2d(1)` computes, through `amax`, whose backward is deterministic on a GPU too
+    (adaptive max-pooling has no deterministic CUDA backward, so a `deterministic` run on a GPU would
+    stop at its first step). Where a map holds its maximum more than once, amax shares the gradient
+    among the tied positions, where the adaptive pool gives it all to one of them."""
+
+    def forward(self, x):
+        return x.amax(dim=(2, 3), keepdim=True)
+
+
 def build_cnn(config: TrainConfig, info: DatasetInfo) -> nn.Module:
     if info.kind != "image":
         raise DataError(f"model 'cnn' needs an image dataset; {info.name!r} holds {info.kind}s "
@@ -51,7 +62,7 @@ def build_cnn(config: TrainConfig, info: DatasetInfo) -> nn.Module:
         nn.MaxPool2d(2),
         nn.ReLU(inplace=True),
         nn.Dropout2d(config.dropout),
-        nn.AdaptiveMaxPool2d(1),                                            # (N, w, 1, 1)
+        GlobalMaxPool(),                                                    # (N, w, 1, 1)
         nn.Flatten(),
         nn.Linear(w, w),
         nn.ReLU(inplace=True),

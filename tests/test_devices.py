@@ -65,7 +65,8 @@ def test_a_nan_at_a_later_step_is_reported_at_that_step(device):
     clean = load_dataset(config)
     bad_x = clean.train_x.clone()
     bad_x[:, 0] = float("nan")
-    order = torch.randperm(clean.num_train, generator=torch.Generator().manual_seed(config.seed))
+    shuffle = torch.Generator(device=device).manual_seed(config.seed)       # core's first epoch order
+    order = torch.randperm(clean.num_train, generator=shuffle, device=device).cpu()
     keep = order[: 64 * 4]                                       # the first 4 batches are clean
     bad_x[keep] = clean.train_x[keep]
     _, outcome = run(config, data=dataclasses.replace(clean, train_x=bad_x))

@@ -31,8 +31,22 @@ def test_cnn_width_dropout_and_layout():
     net = build_model(TrainConfig(model="cnn", width=16, dropout=0.3), info("image", (1, 28, 28)))
     kinds = [type(m).__name__ for m in net]
     assert kinds == ["Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU", "Dropout2d",
-                     "AdaptiveMaxPool2d", "Flatten", "Linear", "ReLU", "Linear"]
+                     "GlobalMaxPool", "Flatten", "Linear", "ReLU", "Linear"]
     assert net[0].out_channels == 16 and net[6].p == 0.3
+
+
+def test_global_max_pool_is_the_adaptive_max_pool_forward_and_backward():
+    from core.models import GlobalMaxPool
+
+    x = torch.randn(4, 6, 5, 7, generator=torch.Generator().manual_seed(0)).to(memory_format=torch.channels_last)
+    weights = torch.randn(4, 6, 1, 1, generator=torch.Generator().manual_seed(1))
+    results = []
+    for pool in (GlobalMaxPool(), torch.nn.AdaptiveMaxPool2d(1)):
+        leaf = x.clone().requires_grad_(True)
+        out = pool(leaf)
+        (out * weights).sum().backward()
+        results.append((out.detach(), leaf.grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
 
 
 def test_cnn_pooling_before_relu_is_the_textbook_function_and_gradient():
