@@ -25,7 +25,8 @@ FlopCounterMode) and compares core's achieved GFLOP/s with a float32 matmul time
     python bench/bench_train.py --device cuda --profile
 Options: --data-root DIR (default <repo>/../shared/data), --epochs N, --mlp-epochs N,
 --workers N (template DataLoader workers), --matmul-size N, --profile (top ops of core's 2nd epoch),
---acc-seeds N (CNN: validation accuracy of both sides at seeds 1..N, untimed, with the mean difference).
+--acc-seeds N (CNN only, N >= 2: validation accuracy of both sides at seeds 1..N, untimed, with
+the mean difference and its standard error; JSON key cnn.accuracy_over_seeds).
 """
 
 from __future__ import annotations
@@ -418,6 +419,17 @@ def case_list(text: str) -> list[str]:
     return names
 
 
+def seed_count(text: str) -> int:
+    """--acc-seeds: 0 (off) or at least 2 seeds, the fewest that give a standard deviation."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count != 0 and count < 2:
+        raise argparse.ArgumentTypeError(f"expected 0 (off) or a whole number of seeds >= 2, got {text!r}")
+    return count
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
@@ -428,12 +440,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cases", type=case_list, default=["cnn", "mlp"],
                         help="comma-separated subset of cnn,mlp (default both)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--acc-seeds", type=int, default=0, metavar="N",
-                        help="CNN: also compare val acc at seeds 1..N, untimed (default 0: off)")
+    parser.add_argument("--acc-seeds", type=seed_count, default=0, metavar="N",
+                        help="CNN: also compare val acc at seeds 1..N (N >= 2), untimed (default 0: off)")
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--profile", action="store_true", help="print top ops of core's second epoch")
     parser.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.acc_seeds and "cnn" not in args.cases:
+        parser.error("--acc-seeds applies to the cnn case only; add cnn to --cases or drop --acc-seeds")
+    return args
 
 
 def main(argv=None) -> int:
