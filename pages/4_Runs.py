@@ -5,9 +5,9 @@ from functools import partial
 import streamlit as st
 
 from core import ui_keys as keys
-from core.compare import (QUERY_EXAMPLE, SPREAD_CHOICES, X_AXES, CompareError, artifact_zip, artifacts_frame,
-                          comparison_figure, config_diff, config_json, delete_problem, escape_markdown, events_frame,
-                          file_name, filter_frame, image_steps, images_at, label_changes, metric_keys, metrics_csv,
+from core.compare import (FILTER_HELP, QUERY_EXAMPLE, SPREAD_CHOICES, X_AXES, CompareError, artifact_zip,
+                          artifacts_frame, comparison_figure, config_diff, config_json, delete_problem,
+                          escape_markdown, events_frame, file_name, filter_frame, image_steps, images_at, label_changes, metric_keys, metrics_csv,
                           run_labels, runs_frame, sort_frame, table_frame)
 from core.errors import USER_ERRORS
 from core.pagestate import kept_selection
@@ -26,7 +26,8 @@ def notify(message: str) -> None:
 def filtered(frame, box, label: str, **options):
     """The rows of `frame` matching the query typed in a text box; all rows, with an error, if it is bad."""
     try:
-        return filter_frame(frame, box.text_input(label, **{"placeholder": QUERY_EXAMPLE, **options}))
+        return filter_frame(frame, box.text_input(label, **{"placeholder": QUERY_EXAMPLE, "help": FILTER_HELP,
+                                                             **options}))
     except CompareError as exc:
         st.error(str(exc))
         return frame

@@ -99,7 +99,7 @@ def test_filter_frame_narrows_with_pandas_query_syntax(store, ids):
 
 @pytest.mark.parametrize("query, fragment", [("lr >", "invalid syntax"),
                                              ("status == finished", "name 'finished' is not defined"),
-                                             ("@frame", "local variable 'frame' is not defined"),
+                                             ("@frame", "invalid syntax"),
                                              ("nope > 1", "name 'nope' is not defined"),
                                              ("lr", "is not a condition")])
 def test_filter_frame_turns_a_bad_query_into_one_line(store, query, fragment):
@@ -107,6 +107,48 @@ def test_filter_frame_turns_a_bad_query_into_one_line(store, query, fragment):
         filter_frame(runs_frame(store), query)
     message = str(caught.value)
     assert fragment in message and "\n" not in message and 'dataset == "moons"' in message
+
+
+def test_filter_frame_supports_the_documented_subset(store, ids):
+    frame = runs_frame(store)
+    assert set(filter_frame(frame, "dataset in ['moons']")["run_id"]) == {ids["m1"], ids["m2"]}
+    others = set(frame["run_id"]) - {ids["m1"], ids["m2"]}
+    assert set(filter_frame(frame, "dataset not in ('moons',)")["run_id"]) == others
+    assert filter_frame(frame, "1 < seed <= 2 & ~(batch_size != 64)")["run_id"].tolist() == [ids["m2"]]
+    assert filter_frame(frame, "seed.between(2, 2) | name.str.startswith('m1')")["name"].tolist() == ["m2", "m1"]
+    assert filter_frame(frame, "`best_val_acc` * 2 >= 0 or lr.isna()").shape[0] == frame.shape[0]
+    assert filter_frame(frame, 'name == "a@b"').empty
+
+
+HOSTILE_QUERIES = [
+    "run_id.__class__.__init__.__globals__['sys'].modules['os'].system('touch {marker}')",
+    "__import__('os').system('touch {marker}')",
+    "name.str.contains('x').__class__.__mro__[1].__subclasses__()",
+    "lr.apply(lambda v: open('{marker}', 'w'))",
+    "lr.pipe(print)",
+    "[c for c in ().__class__.__base__.__subclasses__()]",
+    "dataset == \"moons\" and exec('open(\"{marker}\", \"w\")')",
+    "name.str.cat(sep=open('{marker}', 'w').name)",
+    "`run_id`.__class__",
+    "(lambda: 1)()",
+    "lr if 1 else 2",
+    "frame['lr'] > 0",
+    "name.str.__getattribute__('contains')('x')",
+]
+
+
+@pytest.mark.parametrize("template", HOSTILE_QUERIES)
+def test_filter_frame_runs_no_code_from_a_hostile_query(store, tmp_path, template):
+    marker = tmp_path / "marker"
+    with pytest.raises(CompareError) as caught:
+        filter_frame(runs_frame(store), template.format(marker=marker))
+    assert "\n" not in str(caught.value)
+    assert not marker.exists()
+
+
+def test_filter_frame_refuses_an_overlong_query(store):
+    with pytest.raises(CompareError, match="at most 1000"):
+        filter_frame(runs_frame(store), "lr > 0 and " * 200 + "lr > 0")
 
 
 def test_sort_frame_puts_blanks_last_either_way():
