@@ -46,6 +46,9 @@ class StoreControl(TrainControl):
         self.store, self.run_id, self.interval_s = store, run_id, interval_s
         self._last = 0.0
         self.limits, self.started_at = demo_limits(), time.monotonic()
+        # a resumed run carries the time its earlier epochs took, so stopping and resuming cannot
+        # stretch a demo run past its wall-time cap
+        self.earlier_s = sum(row["value"] for row in store.metric_rows(run_id, ["seconds"])) if self.limits else 0.0
 
     def poll(self) -> None:
         now = time.monotonic()
@@ -54,7 +57,7 @@ class StoreControl(TrainControl):
         self._last = now
         for command, data in self.store.take_controls(self.run_id):
             self.apply(command, data)
-        if self.limits is not None and now - self.started_at > self.limits.max_seconds:
+        if self.limits is not None and self.earlier_s + now - self.started_at > self.limits.max_seconds:
             self.stop(f"the demo's limit of {self.limits.max_seconds} s per run was reached")
         self.store.set_progress(self.run_id, {**self.position, "paused": self.paused, "pid": os.getpid()})
 

@@ -49,6 +49,18 @@ def test_wall_time_cap_stops_the_run(demo):
     assert "limit of 1 s per run" in control.stop_reason
 
 
+def test_wall_time_cap_counts_the_epochs_before_a_resume(demo):
+    store = Store()
+    run_id = store.create_run({})
+    for epoch in (1, 2):                                       # two epochs of 0.6 s before a stop
+        store.record_epoch(run_id, {"seconds": 0.6, "val_loss": 1.0}, step=epoch * 10, epoch=epoch)
+    control = StoreControl(store, run_id, interval_s=0.0)      # the resumed run's control, fresh clock
+    control.at_step(21, 2, 10, 0)
+    assert "limit of 1 s per run" in control.stop_reason
+    fresh = StoreControl(store, store.create_run({}), interval_s=0.0)
+    fresh.at_step(1, 0, 10, 0)
+    assert fresh.stop_reason is None
+
 
 def test_page_shows_the_caps_and_hides_server_paths(demo):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
