@@ -5,7 +5,7 @@ import streamlit as st
 from core import ui_keys as keys
 from core.config import TrainConfig
 from core.errors import USER_ERRORS
-from core.tracker import shared_store
+from core.storecheck import page_store
 from core.worker import ensure_worker, submit
 
 PAGES = [("pages/1_Train.py", "Train", "edit hyperparameters, train, watch live, steer mid-run"),
@@ -19,13 +19,14 @@ st.set_page_config(page_title="Torch Lab", layout="wide")
 st.title("Torch Lab")
 st.write("Train PyTorch models on your own machine and watch them learn, with no account and no network. "
          "Every run is recorded locally, so you can steer it live, compare it, and predict with it afterwards.")
+store = page_store()                 # a one-line error and nothing more when the store cannot be opened
 ensure_worker()                      # warm the training worker while the visitor looks around
 
 st.subheader("Quick start")
 st.caption("An MLP on scikit-learn's bundled 8x8 digits, 10 epochs: a few seconds on a laptop.")
 if st.button("Train the default model", type="primary"):
     try:
-        run_id = submit(TrainConfig(), store=shared_store(), name="quick start", source="app")
+        run_id = submit(TrainConfig(), store=store, name="quick start", source="app")
     except USER_ERRORS as exc:
         st.error(str(exc))
     else:
@@ -33,11 +34,7 @@ if st.button("Train the default model", type="primary"):
         st.switch_page("pages/1_Train.py")
 
 st.subheader("Latest runs")
-try:
-    latest = shared_store().list_runs(limit=10)
-except Exception as exc:  # an unreadable store must not become a traceback on the home page
-    st.error(f"Cannot read the run store: {exc}")
-    latest = []
+latest = store.list_runs(limit=10)
 if latest:
     st.dataframe([{"run": r.run_id, "name": r.name, "status": r.status.value,
                    "dataset": r.config.get("dataset"), "model": r.config.get("model"),
