@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -43,13 +44,26 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
 
 
-def clean_leftovers(folder: Path) -> int:
-    """Remove temporary files a killed writer left in `folder` (never the finished files)."""
-    removed = 0
+def clean_leftovers(folder: Path, older_than_s: float = 0.0) -> int:
+    """Remove temporary files a killed writer left in `folder` (never the finished files); with
+    `older_than_s`, only those untouched that long, so that a write in progress elsewhere is spared."""
+    removed, now = 0, time.time()
     for leftover in Path(folder).glob(".*.tmp") if Path(folder).is_dir() else ():
-        leftover.unlink(missing_ok=True)
+        try:
+            if older_than_s and now - leftover.stat().st_mtime < older_than_s:
+                continue
+            leftover.unlink()
+        except FileNotFoundError:                  # its writer finished or cleaned it meanwhile
+            continue
         removed += 1
     return removed
+
+
+def clean_store_leftovers(home: Path, older_than_s: float = 600.0) -> int:
+    """Temporary files killed writers left among the artifact blobs under a lab folder `home`."""
+    artifacts = Path(home) / "artifacts"
+    folders = [f for f in artifacts.iterdir() if f.is_dir()] if artifacts.is_dir() else []
+    return sum(clean_leftovers(folder, older_than_s) for folder in folders)
 
 
 META_KEY = "torch_lab"

@@ -100,3 +100,23 @@ def test_pack_writes_what_safetensors_writes_for_every_dtype():
 def test_pack_refuses_a_tensor_it_cannot_hand_over_whole():
     with pytest.raises(ValueError, match="'view'.*contiguous"):
         pack({"view": torch.randn(4, 4).t()}, {})
+
+
+def test_supervisor_start_removes_old_blob_leftovers_only(lab_home):
+    import os
+    import time
+
+    from core.tracker import Store
+    from core.worker import Supervisor
+
+    store = Store()
+    sha = store.put_blob(b"kept")
+    folder = store.blob_path(sha).parent
+    old, fresh = folder / f".{sha}.dead.tmp", folder / f".{'1' * 64}.live.tmp"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    Supervisor(slots=1, parent_pid=-1).serve()           # no parent: it tidies up, then returns at once
+    assert not old.exists() and fresh.exists()
+    assert store.read_blob(sha) == b"kept"
