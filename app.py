@@ -5,7 +5,8 @@ import streamlit as st
 from core import ui_keys as keys
 from core.config import TrainConfig
 from core.errors import USER_ERRORS
-from core.storecheck import page_store
+from core.storecheck import store_problem
+from core.tracker import shared_store
 from core.worker import ensure_worker, submit
 
 PAGES = [("pages/1_Train.py", "Train", "edit hyperparameters, train, watch live, steer mid-run"),
@@ -19,7 +20,10 @@ st.set_page_config(page_title="Torch Lab", layout="wide")
 st.title("Torch Lab")
 st.write("Train PyTorch models on your own machine and watch them learn, with no account and no network. "
          "Every run is recorded locally, so you can steer it live, compare it, and predict with it afterwards.")
-store = page_store()                 # a one-line error and nothing more when the store cannot be opened
+if problem := store_problem():       # a one-line error and nothing more when the store cannot be opened
+    st.error(problem)
+    st.stop()
+store = shared_store()
 ensure_worker()                      # warm the training worker while the visitor looks around
 
 st.subheader("Quick start")

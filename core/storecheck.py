@@ -1,7 +1,9 @@
-"""The pages' way to the run store: a one-line error on the page, never a traceback, when the store
-cannot be opened (a damaged `lab.db`, a database server that is down, a driver that is not installed).
+"""Whether the run store can be opened, in one line: each page shows it and stops, instead of a
+traceback, when the store cannot be used (a damaged `lab.db`, a database server that is down, a driver
+that is not installed).
 
-    store = page_store()        # the shared Store, or st.error + st.stop()
+    if problem := store_problem():      # None when the configured store opens
+        st.error(problem); st.stop()
 
 Nothing is written to a store that cannot be read: a damaged file stays as it is, for the user to
 inspect or move aside.
@@ -9,9 +11,7 @@ inspect or move aside.
 
 from __future__ import annotations
 
-import streamlit as st
-
-from core.tracker import Store, default_url, shared_store
+from core.tracker import default_url, shared_store
 
 
 def store_problem(url: str | None = None) -> str | None:
@@ -25,15 +25,6 @@ def store_problem(url: str | None = None) -> str | None:
     except Exception as exc:  # any file or server error means the same thing to the page
         return f"Cannot open the run store {_shown(url)}: {_first_line(exc)}. {_advice(url)}"
     return None
-
-
-def page_store() -> Store:
-    """The shared store for this page; stops the page with a one-line error when it cannot be opened."""
-    problem = store_problem()
-    if problem:
-        st.error(problem)
-        st.stop()
-    return shared_store()
 
 
 def _shown(url: str) -> str:

@@ -11,7 +11,8 @@ from core.compare import (FILTER_HELP, QUERY_EXAMPLE, SPREAD_CHOICES, X_AXES, Co
                           run_labels, runs_frame, sort_frame, table_frame)
 from core.errors import USER_ERRORS
 from core.pagestate import kept_selection
-from core.storecheck import page_store
+from core.storecheck import store_problem
+from core.tracker import shared_store
 
 st.set_page_config(page_title="Runs · Torch Lab", layout="wide")
 COLUMNS = {"best_val_acc": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent"),
@@ -145,7 +146,10 @@ def show_details(store, run_ids, labels) -> None:
 st.title("Runs")
 if notice := st.session_state.pop(keys.RUNS_NOTICE, None):
     st.success(notice)
-store = page_store()
+if problem := store_problem():
+    st.error(problem)
+    st.stop()
+store = shared_store()
 frame = runs_frame(store)
 if frame.empty:
     st.info("No runs yet: train one on the Train page or with `python -m core train --dataset digits`.")
