@@ -8,19 +8,27 @@
     python -m core sweep agent SWEEP_ID --count 8 [--processes 2]
 
 Every config field is a flag (`--batch-size 64`, `--hidden 32,16`, `--lr-table 3:1e-4,6:1e-5`).
-Bad input exits with code 2 and one line on stderr saying what was wrong.
+Bad input exits with code 2 and one line on stderr saying what was wrong, before any run exists.
+
+A CLI run has no supervisor: when its process is killed (SIGKILL, power loss) the run stays
+`running`. `runs` and `resume` first mark such runs `crashed` (see `mark_dead_runs`), so a killed
+run can be resumed right away.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
+import time
 from typing import Sequence
 
 from core.config import ConfigError, TrainConfig
 
 EXIT_BAD_INPUT = 2
+DEAD_PROCESS_SILENCE_S = 5.0   # a running run this silent whose process on this machine is gone has crashed
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -108,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    from core.paths import data_root, lab_home
+
+    lab_home(), data_root(config.data_root)         # an unusable folder fails fast, before torch loads
     from core.runs import environment, prepare_data
     from core.tracker import Store
 
@@ -123,8 +134,47 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from core.tracker import Store
 
     store = Store()
+    mark_dead_runs(store, [store.get_run(args.run_id)])
     config = reopen_for_resume(store, args.run_id)
+    store.set_progress(args.run_id, {"pid": os.getpid()})   # the run's process is now this one
     return run_and_print(store, args.run_id, config, prepare_data(config), args.json, resume=True)
+
+
+def mark_dead_runs(store, runs) -> None:
+    """Mark `crashed` the runs whose training process died without ending them: any run silent for
+    the worker's heartbeat timeout, and, among `runs`, one whose process on this machine is gone."""
+    from core.status import RunStatus
+    from core.worker import HEARTBEAT_TIMEOUT_S
+
+    store.mark_stale_as_crashed(HEARTBEAT_TIMEOUT_S)
+    for run in runs:
+        pid = dead_process(run, time.time())
+        if pid is not None:
+            store.finish_run(run.run_id, RunStatus.CRASHED,
+                             f"its training process (pid {pid}) ended without finishing the run")
+
+
+def dead_process(run, now: float) -> int | None:
+    """The pid of a `running` run's training process when that process, on this machine, no longer
+    exists and the run has been silent for DEAD_PROCESS_SILENCE_S; None otherwise. A live process
+    writes its heartbeat several times a second, so the silence rules out a run just claimed or
+    resumed by a new process that has not yet written its own pid."""
+    from core.status import RunStatus
+
+    pid = (run.progress or {}).get("pid")
+    if run.status is not RunStatus.RUNNING or not isinstance(pid, int) or pid <= 0:
+        return None
+    if (run.environment or {}).get("host") != platform.node():
+        return None
+    if run.heartbeat_at is None or now - run.heartbeat_at < DEAD_PROCESS_SILENCE_S:
+        return None
+    try:
+        os.kill(pid, 0)                             # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return pid
+    except OSError:                                 # it exists but belongs to another user
+        return None
+    return None
 
 
 def run_and_print(store, run_id: str, config: TrainConfig, data, as_json: bool, resume: bool) -> int:
@@ -193,7 +243,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from core.tracker import Store
 
-    for run in Store().list_runs(project=args.project):
+    store = Store()
+    mark_dead_runs(store, store.list_runs(project=args.project))
+    for run in store.list_runs(project=args.project):
         if args.json:
             keys = ("run_id", "name", "project", "status", "config", "summary")
             print(json.dumps({k: v for k, v in run.to_dict().items() if k in keys}))

@@ -1,9 +1,11 @@
 """Errors a user can cause. Each carries a one-line message saying what was wrong and what to do.
 
-The CLI turns them into exit code 2, pages into `st.error`.
+The CLI turns them into exit code 2, pages into `st.error`. `PathError` (a folder that cannot be
+used) and `UnsafePath` (a name that would leave its root) come from `core.paths`.
 """
 
 from core.config import ConfigError
+from core.paths import PathError, UnsafePath
 
 
 class DataError(ValueError):
@@ -22,4 +24,4 @@ class RunNotFound(LookupError):
     """No run with the given id exists in the store."""
 
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError, InputError, RunNotFound)
+USER_ERRORS = (ConfigError, DataError, CheckpointError, InputError, RunNotFound, PathError, UnsafePath)

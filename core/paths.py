@@ -1,6 +1,10 @@
 """Where the lab keeps its files: `$LAB_HOME` (default `./.lab`), its store, runs and data.
 
     lab_home() / "lab.db"    data_root(config)    run_folder(run_id)
+
+A folder a user names (`--data-root`, `$LAB_HOME`) that cannot be used (an unknown `~user`, a NUL
+byte, a path or a part of it too long for the file system) raises `PathError`, a user error with
+a one-line message, before anything is read or written.
 """
 
 from __future__ import annotations
@@ -10,9 +14,17 @@ import os
 from pathlib import Path
 
 
+MAX_FOLDER_CHARS = 4096      # Linux's PATH_MAX
+MAX_PART_BYTES = 255         # the longest file or folder name (NAME_MAX)
+
+
+class PathError(ValueError):
+    """A folder a user named cannot be used; the message says which and why, on one line."""
+
+
 def lab_home() -> Path:
     """The lab's folder: `$LAB_HOME`, or `.lab` in the working directory."""
-    return Path(os.environ.get("LAB_HOME") or ".lab").expanduser().resolve()
+    return user_folder(os.environ.get("LAB_HOME") or ".lab", "LAB_HOME")
 
 
 def default_data_root() -> Path:
@@ -21,7 +33,36 @@ def default_data_root() -> Path:
 
 def data_root(configured: str | None) -> Path:
     """The folder dataset files are read from: the configured one, else `$LAB_HOME/data`."""
-    return Path(configured).expanduser().resolve() if configured else default_data_root()
+    return user_folder(configured, "data_root") if configured else default_data_root()
+
+
+def check_folder_text(text: str) -> None:
+    """PathError unless `text` could name a folder: at most MAX_FOLDER_CHARS, no NUL or control characters."""
+    if len(text) > MAX_FOLDER_CHARS:
+        raise PathError(f"is {len(text)} characters long; a folder path has at most {MAX_FOLDER_CHARS}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise PathError("contains a NUL byte or another control character; give a plain folder path")
+
+
+def user_folder(text: str, what: str) -> Path:
+    """`text` (a folder a user gave, `~` allowed) as an absolute path; PathError naming `what` when the
+    path cannot be used. Nothing is created."""
+    shown = repr(text) if len(text) <= 60 else f"{text[:40]!r}... ({len(text)} characters)"
+    try:
+        check_folder_text(text)
+        path = Path(text).expanduser().resolve()
+    except PathError as exc:
+        raise PathError(f"{what} {shown} {exc}") from None
+    except (RuntimeError, KeyError):             # `~name` of an unknown user, or no home folder
+        raise PathError(f"{what} {shown}: cannot expand '~' (no such user or no home folder); "
+                        "give the full path") from None
+    except (OSError, ValueError) as exc:
+        raise PathError(f"{what} {shown} cannot be used: {exc}") from None
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in path.parts), default=0)
+    if longest > MAX_PART_BYTES or len(str(path)) > MAX_FOLDER_CHARS:
+        raise PathError(f"{what} {shown} is too long: each folder name may have at most {MAX_PART_BYTES} "
+                        f"bytes and the whole path {MAX_FOLDER_CHARS} characters")
+    return path
 
 
 class UnsafePath(ValueError):

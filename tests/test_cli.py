@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -97,3 +98,89 @@ def test_resume_a_crashed_run_as_the_same_run():
     assert len(store.metric_rows(run_id, ["val_acc"])) == 60
     assert store.get_run(run_id).status.value == "finished"
     assert cli("resume", run_id).returncode == 2                                  # finished runs stay final
+
+
+def start_training(epochs: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "core", "train", "--dataset", "digits", "--epochs", str(epochs),
+                             "--batch-size", "32", "--json"], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                            env=os.environ.copy())
+
+
+@pytest.mark.slow
+def test_a_killed_cli_run_is_marked_crashed_by_resume_and_runs_then_resumes():
+    import signal
+    import time
+
+    from core.cli import DEAD_PROCESS_SILENCE_S
+    from core.tracker import Store
+
+    processes = [start_training(8) for _ in range(2)]
+    run_ids = []
+    for process in processes:
+        first, second = (json.loads(process.stdout.readline()) for _ in range(2))
+        assert second["epoch"] == 2                                 # so epoch 1's resumable state is saved
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        run_ids.append(first["run_id"])
+    store = Store()
+    resumed, listed = run_ids
+    for run_id in run_ids:                                           # let the dead runs fall silent
+        while time.time() - store.get_run(run_id).heartbeat_at <= DEAD_PROCESS_SILENCE_S:
+            time.sleep(0.2)
+        assert store.get_run(run_id).status.value == "running"
+    done = cli("resume", resumed, "--json")                           # no manual marking in between
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["status"] == "finished"
+    assert store.metrics_frame(resumed)["epoch"].tolist() == list(range(1, 9))    # all epochs, each once
+    assert store.get_run(resumed).status.value == "finished"
+    rows = {r["run_id"]: r for r in map(json.loads, cli("runs", "--json").stdout.splitlines())}
+    assert rows[listed]["status"] == "crashed"                       # marked by `runs` (or, if slow, the 30 s rule)
+    assert re.search("ended without finishing|no heartbeat", store.get_run(listed).reason)
+    assert cli("resume", listed, "--json").returncode == 0
+
+
+def test_dead_process_is_only_a_gone_process_of_a_silent_running_run_on_this_machine():
+    import platform
+
+    from core.cli import DEAD_PROCESS_SILENCE_S, dead_process
+    from core.tracker import Store
+
+    store = Store()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here, elsewhere = {"host": platform.node()}, {"host": platform.node() + "-other"}
+    cases = {}
+    for name, pid, environment in [("gone", gone.pid, here), ("alive", os.getpid(), here),
+                                   ("other machine", gone.pid, elsewhere), ("no pid", None, here)]:
+        run_id = store.create_run({}, environment=environment)
+        if pid is not None:
+            store.set_progress(run_id, {"pid": pid})
+        cases[name] = store.get_run(run_id)
+    later = max(run.heartbeat_at for run in cases.values()) + DEAD_PROCESS_SILENCE_S + 1
+    assert dead_process(cases["gone"], later) == gone.pid
+    assert dead_process(cases["gone"], cases["gone"].heartbeat_at + 1) is None    # not silent long enough
+    assert dead_process(cases["alive"], later) is None
+    assert dead_process(cases["other machine"], later) is None
+    assert dead_process(cases["no pid"], later) is None
+
+
+def test_runs_marks_only_the_run_whose_process_is_gone(capsys):
+    import platform
+    import time
+
+    from core.cli import DEAD_PROCESS_SILENCE_S, main
+    from core.tracker import Store
+
+    store = Store()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    ids = {}
+    for name, pid in [("gone", gone.pid), ("alive", os.getpid())]:
+        ids[name] = store.create_run({}, environment={"host": platform.node()})
+        store.set_progress(ids[name], {"pid": pid})
+    while time.time() - store.get_run(ids["gone"]).heartbeat_at <= DEAD_PROCESS_SILENCE_S:
+        time.sleep(0.2)
+    assert main(["runs", "--json"]) == 0
+    rows = {r["run_id"]: r["status"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows == {ids["gone"]: "crashed", ids["alive"]: "running"}
+    assert store.get_run(ids["gone"]).reason == f"its training process (pid {gone.pid}) ended without finishing the run"
