@@ -102,6 +102,7 @@ def run_job(run_id: str, threads: int | None = None) -> None:
 
     torch.set_num_threads(threads or _threads["train"] or torch.get_num_threads())
     store = Store()
+    store.set_progress(run_id, {"pid": os.getpid()})   # at once: a resumed run's progress names its old, dead pid
     try:
         config = TrainConfig.from_dict(store.get_run(run_id).config)
         data = prepare_data(config)
