@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 
-from core.sweepspec import ParamSpec, SweepSpec
+from core.sweepspec import ParamSpec, SweepSpec, show
 
 
 def _lint_log_bounds(p: ParamSpec) -> list[str]:
@@ -61,9 +61,9 @@ def _lint_metric(spec: SweepSpec) -> list[str]:
         return []
     name, goal = spec.metric.name.lower(), spec.metric.goal
     if goal == "maximize" and ("loss" in name or "error" in name):
-        return [f"metric: goal maximize for {spec.metric.name!r}; losses and errors are usually minimised"]
+        return [f"metric: goal maximize for {show(spec.metric.name)}; losses and errors are usually minimised"]
     if goal == "minimize" and ("acc" in name or "f1" in name or "auc" in name):
-        return [f"metric: goal minimize for {spec.metric.name!r}; did you mean goal: maximize?"]
+        return [f"metric: goal minimize for {show(spec.metric.name)}; did you mean goal: maximize?"]
     return []
 
 

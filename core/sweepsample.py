@@ -5,6 +5,7 @@
     sample_random(spec, np.random.default_rng(0))     # random: one nested config dict
     trial = study.ask(); suggest(trial, spec)          # bayes: Optuna ask-and-tell
     observe_value([0.9, 0.7, 0.8], "minimize")         # 0.7: a run's value is its best logged one
+    candidate_values(spec.param("lr"))                 # [('min', 0.0001), ('max', 0.1)]: the ends it can give
 
 Each distribution is a small pure function in `SAMPLERS` (keyed by name), drawing exactly what the
 W&B sweep spec says: e.g. `log_uniform` is exp(U(min, max)) (bounds are natural logs),
@@ -37,6 +38,7 @@ import itertools
 import json
 import math
 from decimal import Decimal
+from statistics import NormalDist
 from typing import Any, Callable, Iterator
 
 from typing import TYPE_CHECKING
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.registry import choose
-from core.sweepspec import GRID_DISTRIBUTIONS, ParamSpec, SweepConfigError, SweepSpec
+from core.sweepspec import GRID_DISTRIBUTIONS, ParamSpec, SweepConfigError, SweepSpec, range_grid_count
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -181,13 +183,13 @@ def sample_random(spec: SweepSpec, rng: np.random.Generator) -> dict[str, Any]:
 # --------------------------------------------------------------------------- grid
 
 
-def q_uniform_grid(low: float | int, high: float | int, q: float | int) -> list[float | int]:
-    """arange(low, high, q) with high excluded, free of float drift; ints when q and low are ints."""
+def q_uniform_grid(low: float | int, high: float | int, q: float | int, start: int = 0) -> list[float | int]:
+    """arange(low, high, q)[start:] with high excluded, free of float drift; ints when q and low are ints."""
     count = math.ceil(round((high - low) / q, 9))
     if isinstance(q, int) and isinstance(low, int):
-        return [low + k * q for k in range(count)]
+        return [low + k * q for k in range(start, count)]
     digits = max(decimals_of(q), decimals_of(low))
-    return [round(low + k * q, digits) for k in range(count)]
+    return [round(low + k * q, digits) for k in range(start, count)]
 
 
 def grid_values(p: ParamSpec) -> list[Any]:
@@ -210,8 +212,8 @@ def grid_values(p: ParamSpec) -> list[Any]:
 
 
 def grid_size(spec: SweepSpec) -> int:
-    """How many points the grid has (without listing them)."""
-    return math.prod(len(grid_values(p)) for p in spec.parameters)
+    """How many points the grid has (ranges are counted, not listed)."""
+    return math.prod(range_grid_count(p) or len(grid_values(p)) for p in spec.parameters)
 
 
 def iter_grid(spec: SweepSpec) -> Iterator[dict[str, Any]]:
@@ -228,6 +230,56 @@ def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
         raise SweepConfigError(f"parameters: the grid has {size} points, more than {MAX_GRID_POINTS}; "
                                "use fewer values, or iter_grid() with a run_cap")
     return list(iter_grid(spec))
+
+
+# --------------------------------------------------------------------------- the values a parameter can take
+
+_Z = NormalDist().inv_cdf(1 - QUANTILE_EPS)     # about 6: bayes draws normals within mu +- _Z sigma
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 709 else math.inf
+
+
+def _normal_ends(p: ParamSpec) -> tuple[float, float]:
+    return p.mu - _Z * p.sigma, p.mu + _Z * p.sigma
+
+
+# distribution (without q_) -> (lowest, highest) value, and how each is named in messages
+ENDS: dict[str, tuple[Callable[[ParamSpec], tuple[Any, Any]], str, str]] = {
+    "int_uniform": (lambda p: (int(p.min), int(p.max)), "min", "max"),
+    "uniform": (lambda p: (p.min, p.max), "min", "max"),
+    "log_uniform": (lambda p: (_exp(p.min), _exp(p.max)), "exp(min)", "exp(max)"),
+    "log_uniform_values": (lambda p: (p.min, p.max), "min", "max"),
+    "inv_log_uniform": (lambda p: (_exp(-p.max), _exp(-p.min)), "exp(-max)", "exp(-min)"),
+    "inv_log_uniform_values": (lambda p: (p.min, p.max), "min", "max"),
+    "normal": (_normal_ends, "mu - 6 sigma", "mu + 6 sigma"),
+    "log_normal": (lambda p: tuple(map(_exp, _normal_ends(p))), "exp(mu - 6 sigma)", "exp(mu + 6 sigma)"),
+    "beta": (lambda p: (QUANTILE_EPS, 1 - QUANTILE_EPS), "near 0", "near 1"),   # just inside (0, 1)
+}
+
+
+def _grid_ends(p: ParamSpec) -> list[tuple[str, Any]]:
+    return [("min", p.min), ("last grid value", q_uniform_grid(p.min, p.max, p.q, range_grid_count(p) - 1)[0])]
+
+
+def candidate_values(p: ParamSpec, method: str = "random") -> list[tuple[str, Any]]:
+    """(label, value) for the values of `p` that stand for all it can give: the constant, each of
+    `values`, or the two ends of a range (normal forms: the ends bayes reaches, mu +- 6 sigma; q_ forms
+    rounded to q; grid q_uniform: min and its last grid value). Labels say where a value comes from:
+    'value', 'values entry', 'min', 'exp(max)', 'max rounded to q=8'."""
+    if p.distribution == "constant":
+        return [("value", p.value)]
+    if p.distribution.startswith("categorical"):
+        return [("values entry", v) for v in p.values]
+    if method == "grid" and p.distribution == "q_uniform":
+        return _grid_ends(p)
+    quantized = p.distribution.startswith("q_")
+    ends, low_name, high_name = ENDS[p.distribution.removeprefix("q_")]
+    pairs = list(zip((low_name, high_name), ends(p)))
+    if not quantized:
+        return pairs
+    return [(f"{name} rounded to q={p.q!r}", quantize(x, p.q) if math.isfinite(x) else x) for name, x in pairs]
 
 
 # --------------------------------------------------------------------------- bayes (Optuna)

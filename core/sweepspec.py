@@ -8,6 +8,8 @@ Warnings about valid configs that are probably mistakes come from `core.sweeplin
     spec.method, spec.metric.goal             # 'random', 'maximize'
     [p.name for p in spec.parameters]         # leaves only: nested parameters get dotted names
     SweepSpec.from_dict(spec.to_dict()) == spec
+    check_trainer(spec, demo_limits())        # SweepConfigError if a value it can give fails TrainConfig
+    describe(spec)                            # 'random search over 4 parameters · minimize val_loss · ...'
 
 `to_dict()` gives the normalised form: every parameter has an explicit `distribution` and its
 defaults filled in (`q`, `mu`, `sigma`, `a`, `b`), the metric its `goal` and `impute`, hyperband its
@@ -17,15 +19,20 @@ constant, `values` -> categorical (with `probabilities` -> categorical_w_probabi
 spec's table says, so default-q samples are ints (W&B's engine fills 1.0 and gives floats).
 
 YAML note: YAML 1.1 (PyYAML) reads `1e-4` as a string; we read it as the float 1e-4, as JSON does.
+Text over MAX_TEXT_CHARS, nesting deeper than MAX_DEPTH and YAML aliases (`*name`, which let a few
+lines stand for billions of values) are refused before anything is built. User values in messages
+are cut to MAX_SHOWN_CHARS (`show`).
 Sampling lives in `core.sweepsample`, hyperband decisions in `core.hyperband`, lint in `core.sweeplint`.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import math
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,6 +56,10 @@ HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
 WANDB_ONLY_KEYS = ("apiVersion", "kind", "controller", "entity", "job", "image_uri",
                    "impute_while_running")
 MAX_LOG_BOUND = 700.0        # exp(709) overflows a float; log-space bounds beyond this are mistakes
+MAX_TEXT_CHARS = 100_000     # a sweep config is a page of YAML; longer text is refused unread
+MAX_GRID_VALUES = 1_000_000  # values one grid parameter may visit
+MAX_DEPTH = 50               # nesting levels of lists and mappings a sweep config may use
+MAX_SHOWN_CHARS = 80         # user values in error messages are cut to this length
 
 # distribution -> (keys allowed besides `distribution`, keys required, defaults)
 _RANGE = ("min", "max")
@@ -76,6 +87,20 @@ LOG_BOUND_DISTRIBUTIONS = ("log_uniform", "q_log_uniform", "inv_log_uniform")
 POSITIVE_MIN_DISTRIBUTIONS = ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values")
 
 
+_REPR = reprlib.Repr()              # stops after a few items and levels, however big the value
+_REPR.maxstring = _REPR.maxother = MAX_SHOWN_CHARS
+
+
+def clip(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """`text` cut to `limit` characters, ending in '...' when cut."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def show(value: Any) -> str:
+    """A user value for an error message: its repr, without walking a huge structure, at most 80 chars."""
+    return clip(_REPR.repr(value))
+
+
 def _fail(where: str, message: str) -> SweepConfigError:
     return SweepConfigError(f"{where}: {message}" if where else message)
 
@@ -83,26 +108,26 @@ def _fail(where: str, message: str) -> SweepConfigError:
 def _unknown(where: str, what: str, name: Any, valid: tuple[str, ...] | list[str]) -> SweepConfigError:
     hint = difflib.get_close_matches(str(name), valid, n=1)
     tail = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return _fail(where, f"unknown {what} {name!r}; allowed: {', '.join(valid)}{tail}")
+    return _fail(where, f"unknown {what} {show(name)}; allowed: {', '.join(valid)}{tail}")
 
 
 def _check_keys(where: str, data: Mapping, allowed: tuple[str, ...]) -> None:
     for key in data:
         if key in WANDB_ONLY_KEYS:
-            raise _fail(where, f"key {key!r} is a W&B server setting Torch Lab does not support; remove it")
+            raise _fail(where, f"key {show(key)} is a W&B server setting Torch Lab does not support; remove it")
         if key not in allowed:
             raise _unknown(where, "key", key, allowed)
 
 
 def _number(where: str, key: str, value: Any) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _fail(where, f"{key} must be a finite number, got {value!r}")
+        raise _fail(where, f"{key} must be a finite number, got {show(value)}")
     return value
 
 
 def _positive_int(where: str, key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(where, f"{key} must be a positive integer, got {value!r}")
+        raise _fail(where, f"{key} must be a positive integer, got {show(value)}")
     return value
 
 
@@ -133,7 +158,7 @@ class ParamSpec:
 
     @property
     def where(self) -> str:
-        return "parameters." + self.name
+        return "parameters." + clip(self.name)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", tuple(self.path))
@@ -146,7 +171,7 @@ class ParamSpec:
                 _number(self.where, key, getattr(self, key))
         for key in ("q", "sigma", "a", "b"):
             if key in DISTRIBUTIONS[self.distribution][0] and getattr(self, key) <= 0:
-                raise _fail(self.where, f"{key} must be > 0, got {getattr(self, key)!r}")
+                raise _fail(self.where, f"{key} must be > 0, got {show(getattr(self, key))}")
         if "values" in DISTRIBUTIONS[self.distribution][0] and not self.values:
             raise _fail(self.where, "values must be a non-empty list")
         if "min" in DISTRIBUTIONS[self.distribution][0]:
@@ -157,15 +182,15 @@ class ParamSpec:
     def _check_range(self) -> None:
         low, high = _number(self.where, "min", self.min), _number(self.where, "max", self.max)
         if low >= high:
-            raise _fail(self.where, f"min {low!r} is not less than max {high!r}")
+            raise _fail(self.where, f"min {show(low)} is not less than max {show(high)}")
         if self.distribution == "int_uniform" and not (_is_integral(low) and _is_integral(high)):
-            raise _fail(self.where, f"int_uniform needs integer min and max, got {low!r} and {high!r}; "
+            raise _fail(self.where, f"int_uniform needs integer min and max, got {show(low)} and {show(high)}; "
                                     "use distribution uniform for real numbers")
         if self.distribution in POSITIVE_MIN_DISTRIBUTIONS and low <= 0:
-            raise _fail(self.where, f"{self.distribution} needs min > 0 (bounds are the values), got {low!r}")
+            raise _fail(self.where, f"{self.distribution} needs min > 0 (bounds are the values), got {show(low)}")
         if self.distribution in LOG_BOUND_DISTRIBUTIONS and max(abs(low), abs(high)) > MAX_LOG_BOUND:
             raise _fail(self.where, f"{self.distribution} bounds are natural logs and must lie within "
-                                    f"+-{MAX_LOG_BOUND:g}, got {low!r}..{high!r}; "
+                                    f"+-{MAX_LOG_BOUND:g}, got {show(low)}..{show(high)}; "
                                     f"did you mean {self.distribution}_values?")
 
     def _check_probabilities(self) -> None:
@@ -174,7 +199,7 @@ class ParamSpec:
             raise _fail(self.where, f"probabilities has {len(probs)} entries but values has "
                                     f"{len(self.values)}; give one probability per value")
         if any(p < 0 for p in probs) or not math.isclose(sum(probs), 1.0, abs_tol=1e-6):
-            raise _fail(self.where, f"probabilities must be >= 0 and sum to 1, got {list(probs)} "
+            raise _fail(self.where, f"probabilities must be >= 0 and sum to 1, got {show(list(probs))} "
                                     f"(sum {sum(probs):g})")
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,7 +221,7 @@ class MetricSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise _fail("metric.name", f"must be a non-empty string, got {self.name!r}")
+            raise _fail("metric.name", f"must be a non-empty string, got {show(self.name)}")
         if self.goal not in GOALS:
             raise _unknown("metric.goal", "goal", self.goal, GOALS)
         if self.impute not in IMPUTES:
@@ -229,9 +254,9 @@ class HyperbandSpec:
         if self.min_iter is None and (self.max_iter is None or self.s is None):
             raise _fail(where, "hyperband needs min_iter, or max_iter together with s")
         if _number(where, "eta", self.eta) <= 1:
-            raise _fail(where, f"eta must be a number > 1, got {self.eta!r}")
+            raise _fail(where, f"eta must be a number > 1, got {show(self.eta)}")
         if not isinstance(self.strict, bool):
-            raise _fail(where, f"strict must be true or false, got {self.strict!r}")
+            raise _fail(where, f"strict must be true or false, got {show(self.strict)}")
         if self.uses_max_iter and self.max_iter < self.eta:
             raise _fail(where, f"max_iter={self.max_iter}, eta={self.eta} give no bracket of at least "
                                "one value; raise max_iter or lower eta")
@@ -274,7 +299,7 @@ class SweepSpec:
             raise _fail("parameters", "give at least one parameter")
         names = [p.name for p in self.parameters]
         for name in {n for n in names if names.count(n) > 1}:
-            raise _fail("parameters." + name, "the dotted name is given twice (flat and nested); rename one")
+            raise _fail("parameters." + clip(name), "the dotted name is given twice (flat and nested); rename one")
         if self.run_cap is not None:
             _positive_int("", "run_cap", self.run_cap)
         self._check_strings()
@@ -283,9 +308,9 @@ class SweepSpec:
     def _check_strings(self) -> None:
         for key in ("name", "description", "project", "program"):
             if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
-                raise _fail(key, f"must be a string, got {getattr(self, key)!r}")
+                raise _fail(key, f"must be a string, got {show(getattr(self, key))}")
         if self.command is not None and not all(isinstance(c, str) for c in self.command):
-            raise _fail("command", f"must be a list of strings, got {list(self.command)!r}")
+            raise _fail("command", f"must be a list of strings, got {show(list(self.command))}")
 
     def _check_method_rules(self) -> None:
         if self.method == "bayes" and self.metric is None:
@@ -300,6 +325,10 @@ class SweepSpec:
                 raise _fail(p.where, f"distribution {p.distribution!r} cannot be used with method 'grid' "
                                      f"(allowed: {', '.join(GRID_DISTRIBUTIONS)}); "
                                      "give values, or use method random or bayes")
+            if self.method == "grid" and range_grid_count(p) > MAX_GRID_VALUES:
+                raise _fail(p.where, f"{p.distribution} {show(p.min)}..{show(p.max)} gives "
+                                     f"{range_grid_count(p):,} grid values, more than {MAX_GRID_VALUES:,}; "
+                                     "narrow the range, raise q, or use method random or bayes")
 
     def param(self, name: str) -> ParamSpec:
         """The leaf parameter with this dotted name."""
@@ -329,6 +358,16 @@ class SweepSpec:
         return json.dumps(self.to_dict())
 
 
+def range_grid_count(p: ParamSpec) -> int:
+    """How many values a grid visits for an int_uniform (min..max) or q_uniform (arange(min, max, q))
+    parameter, counted without listing them; 0 for other distributions."""
+    if p.distribution == "int_uniform":
+        return int(p.max) - int(p.min) + 1
+    if p.distribution == "q_uniform":
+        return math.ceil(round((p.max - p.min) / p.q, 9))
+    return 0
+
+
 def _nest_params(params: tuple[ParamSpec, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in params:
@@ -351,15 +390,15 @@ def infer_distribution(where: str, raw: Mapping[str, Any]) -> str:
     if "min" in raw and "max" in raw:
         ints = all(isinstance(raw[k], int) and not isinstance(raw[k], bool) for k in _RANGE)
         return "int_uniform" if ints else "uniform"
-    raise _fail(where, f"cannot tell the distribution from keys {sorted(map(str, raw))}; give value, "
+    raise _fail(where, f"cannot tell the distribution from keys {show(sorted(map(str, raw)))}; give value, "
                        "values, min and max, or distribution (one of: " + ", ".join(DISTRIBUTIONS) + ")")
 
 
 def parse_param(path: tuple[str, ...], raw: Any) -> list[ParamSpec]:
     """The leaves of one entry of `parameters` (several when it nests `parameters`)."""
-    where = "parameters." + ".".join(path)
+    where = "parameters." + clip(".".join(path))
     if not isinstance(raw, Mapping):
-        raise _fail(where, f"must be a mapping such as {{value: 1}} or {{values: [1, 2]}}, got {raw!r}")
+        raise _fail(where, f"must be a mapping such as {{value: 1}} or {{values: [1, 2]}}, got {show(raw)}")
     if "parameters" in raw:
         _check_keys(where, raw, ("parameters",))
         return parse_params(raw["parameters"], path, where + ".parameters")
@@ -373,18 +412,18 @@ def parse_param(path: tuple[str, ...], raw: Any) -> list[ParamSpec]:
         raise _fail(where, f"distribution {dist} needs {' and '.join(missing)}")
     for key in ("values", "probabilities"):
         if key in raw and not isinstance(raw[key], (list, tuple)):
-            raise _fail(where, f"{key} must be a list, got {raw[key]!r}")
+            raise _fail(where, f"{key} must be a list, got {show(raw[key])}")
     fields = {**defaults, **{k: v for k, v in raw.items() if k != "distribution"}}
     return [ParamSpec(path=path, distribution=dist, **fields)]
 
 
 def parse_params(raw: Any, prefix: tuple[str, ...] = (), where: str = "parameters") -> list[ParamSpec]:
     if not isinstance(raw, Mapping) or not raw:
-        raise _fail(where, f"must be a non-empty mapping of parameter names to settings, got {raw!r}")
+        raise _fail(where, f"must be a non-empty mapping of parameter names to settings, got {show(raw)}")
     leaves: list[ParamSpec] = []
     for name, entry in raw.items():
         if not isinstance(name, str) or not name:
-            raise _fail(where, f"parameter names must be non-empty strings, got {name!r}")
+            raise _fail(where, f"parameter names must be non-empty strings, got {show(name)}")
         leaves += parse_param(prefix + (name,), entry)
     return leaves
 
@@ -393,7 +432,7 @@ def parse_metric(raw: Any) -> MetricSpec | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        raise _fail("metric", f"must be a mapping with name and goal, got {raw!r}")
+        raise _fail("metric", f"must be a mapping with name and goal, got {show(raw)}")
     _check_keys("metric", raw, METRIC_KEYS)
     if "name" not in raw:
         raise _fail("metric", "needs a name, e.g. metric: {name: val_loss, goal: minimize}")
@@ -404,17 +443,17 @@ def parse_early_terminate(raw: Any) -> HyperbandSpec | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        raise _fail("early_terminate", f"must be a mapping with type: hyperband, got {raw!r}")
+        raise _fail("early_terminate", f"must be a mapping with type: hyperband, got {show(raw)}")
     _check_keys("early_terminate", raw, HYPERBAND_KEYS)
     if raw.get("type") != "hyperband":
-        raise _fail("early_terminate", f"type must be 'hyperband', got {raw.get('type')!r}")
+        raise _fail("early_terminate", f"type must be 'hyperband', got {show(raw.get('type'))}")
     return HyperbandSpec(**{k: v for k, v in raw.items() if k != "type"})
 
 
 def parse_spec(data: Any) -> SweepSpec:
     """Validate a W&B sweep config given as a mapping."""
     if not isinstance(data, Mapping):
-        raise _fail("", f"a sweep config must be a mapping with method and parameters, got {data!r}")
+        raise _fail("", f"a sweep config must be a mapping with method and parameters, got {show(data)}")
     _check_keys("sweep config", data, TOP_KEYS)
     for key in ("method", "parameters"):
         if key not in data:
@@ -422,7 +461,7 @@ def parse_spec(data: Any) -> SweepSpec:
     extras = {k: data[k] for k in ("run_cap", "name", "description", "project", "program", "command")
               if k in data}
     if "command" in extras and not isinstance(extras["command"], (list, tuple)):
-        raise _fail("command", f"must be a list of strings, got {extras['command']!r}")
+        raise _fail("command", f"must be a list of strings, got {show(extras['command'])}")
     return SweepSpec(method=data["method"], parameters=tuple(parse_params(data["parameters"])),
                      metric=parse_metric(data.get("metric")),
                      early_terminate=parse_early_terminate(data.get("early_terminate")), **extras)
@@ -431,8 +470,28 @@ def parse_spec(data: Any) -> SweepSpec:
 # --------------------------------------------------------------------------- loading
 
 
+class _AliasRefused(yaml.composer.ComposerError):
+    """An alias (`*name`) in a sweep config."""
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-4` (no dot) as a float, as YAML 1.2 and JSON do."""
+    """SafeLoader that also reads `1e-4` (no dot) as a float, as YAML 1.2 and JSON do, and refuses
+    aliases: a few lines of `&a [*b, *b, ...]` can stand for billions of values ("billion laughs")."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(None, None, f"YAML aliases (*{clip(event.anchor, 20)}) are not allowed in a sweep "
+                                            "config; write the value out", event.start_mark)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH + 1:                 # the document itself is one level
+                raise RecursionError
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 _Loader.add_implicit_resolver(
@@ -441,20 +500,54 @@ _Loader.add_implicit_resolver(
     list("-+0123456789"))
 
 
+def _yaml_problem(where: str, exc: yaml.YAMLError) -> SweepConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if isinstance(exc, _AliasRefused):
+        return _fail("", f"{where}{at}: {problem}")
+    return _fail("", f"{where} is not valid YAML or JSON{at}: {problem}")
+
+
 def parse_text(text: str, where: str = "sweep config") -> Any:
-    """A YAML or JSON document as Python data; errors are one line."""
-    if text.lstrip().startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            pass                                  # a YAML flow mapping; let YAML read it
+    """A YAML or JSON document as Python data; errors are one line. Text over MAX_TEXT_CHARS and YAML
+    aliases are refused before anything is built from them."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise _fail("", f"{where} is longer than {MAX_TEXT_CHARS:,} characters; a sweep config is a short "
+                        "YAML or JSON document")
+    if bracket_depth(text) > MAX_DEPTH:          # PyYAML's time grows with the square of this depth
+        raise _deep(where)
     try:
+        if text.lstrip().startswith("{"):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                pass                              # a YAML flow mapping; let YAML read it
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _fail("", f"{where} is not valid YAML or JSON{at}: {problem}") from None
+        raise _yaml_problem(where, exc) from None
+    except RecursionError:
+        raise _deep(where) from None
+
+
+def bracket_depth(text: str) -> int:
+    """How deeply `[` and `{` nest in `text` (quotes are not looked at: an upper bound for YAML and JSON)."""
+    steps = [1 if c in "[{" else -1 for c in text if c in "[]{}"]
+    return max(itertools.accumulate(steps), default=0)
+
+
+def _deep(where: str) -> SweepConfigError:
+    return _fail("", f"{where} nests lists or mappings more than {MAX_DEPTH} levels deep; a sweep config "
+                     "needs a few")
+
+
+def read_text(path: Path) -> str:
+    """A config file's text, reading at most one character past MAX_TEXT_CHARS (parse_text refuses it)."""
+    try:
+        with path.open(encoding="utf-8") as file:
+            return file.read(MAX_TEXT_CHARS + 1)
+    except UnicodeDecodeError:
+        raise _fail("", f"{path} is not a UTF-8 text file; give a YAML or JSON sweep config") from None
 
 
 def load_spec(source: SweepSpec | Mapping[str, Any] | str | Path) -> SweepSpec:
@@ -469,11 +562,73 @@ def load_spec(source: SweepSpec | Mapping[str, Any] | str | Path) -> SweepSpec:
         path = Path(source)
         if not path.is_file():
             raise _fail("", f"sweep config file not found: {path}")
-        return parse_spec(parse_text(path.read_text(), where=str(path)))
+        return parse_spec(parse_text(read_text(path), where=str(path)))
     if isinstance(source, str):
         return parse_spec(parse_text(source))
     raise _fail("", f"cannot load a sweep config from {type(source).__name__}; "
                     "give a dict, a YAML/JSON string or a file path")
 
 
-# --------------------------------------------------------------------------- lint
+# --------------------------------------------------------------------------- the built-in trainer and summaries
+
+
+def _reason(message: str, name: str) -> str:
+    """What a ConfigError about field `name` says is allowed, without its leading 'name: value'."""
+    _, sep, tail = message.partition(" is not allowed: ")
+    if message.startswith(f"{name}: "):
+        message = tail if sep else message[len(name) + 2:]
+    return clip(message, 200)
+
+
+def check_trainer(spec: SweepSpec, limits: Any = None) -> None:
+    """Refuse a sweep whose runs the built-in trainer would fail: each value a parameter can give (the
+    constant, every `values` entry, both ends of a range: `core.sweepsample.candidate_values`) must
+    make a valid TrainConfig with the sweep's constants and, given demo `limits`, pass
+    `core.demo.check_demo`. The SweepConfigError names the parameter, the value and the limit."""
+    from core.config import ConfigError, TrainConfig
+    from core.demo import check_demo
+    from core.sweepsample import candidate_values
+
+    constants = {p.name: p.value for p in spec.parameters if p.distribution == "constant"}
+    try:
+        check_demo(TrainConfig(**constants), limits)
+    except ConfigError as exc:
+        message = clip(str(exc), 300)
+        named = any(message.startswith(f"{name}: ") for name in constants)
+        raise SweepConfigError(("parameters." if named else "parameters: ") + message) from None
+    for p in (p for p in spec.parameters if p.distribution != "constant"):
+        seen: set[str] = set()
+        for label, value in candidate_values(p, spec.method):
+            key = json.dumps(value, sort_keys=True, default=repr)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                check_demo(TrainConfig(**{**constants, p.name: value}), limits)
+            except ConfigError as exc:
+                raise _fail(p.where, f"{_origin(p, label, value)} is not allowed: {_reason(str(exc), p.name)}") from None
+
+
+def _origin(p: ParamSpec, label: str, value: Any) -> str:
+    """'values entry 0', or for ranges 'uniform can give -1 (min), which'."""
+    if p.distribution == "constant" or p.distribution.startswith("categorical"):
+        return f"{label} {show(value)}"
+    shown = f"{value:.10g}" if isinstance(value, float) else show(value)
+    return f"{p.distribution} can give {shown} ({label}), which"
+
+
+def describe(spec: SweepSpec) -> str:
+    """One line for a sweep's summary: method, metric, early termination (with `strict`) and run cap."""
+    parts = [f"{spec.method} search over {len(spec.parameters)} parameters"]
+    if spec.metric is not None:
+        parts.append(f"{spec.metric.goal} {clip(spec.metric.name)}")
+    hb = spec.early_terminate
+    if hb is None:
+        parts.append("no early termination")
+    else:
+        brackets = f"max_iter {hb.max_iter}, s {hb.s}" if hb.uses_max_iter else f"min_iter {hb.min_iter}"
+        judged = "its value at each bracket" if hb.strict else "its best value so far"
+        parts.append(f"hyperband early termination ({brackets}, eta {hb.eta:g}, strict {str(hb.strict).lower()}: "
+                     f"a run is judged by {judged})")
+    parts.append(f"run cap {spec.run_cap}" if spec.run_cap else "no run cap")
+    return " · ".join(parts)

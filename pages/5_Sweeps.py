@@ -5,14 +5,17 @@ import os
 import streamlit as st
 
 from core import ui_keys as keys
+from core.compare import escape_markdown
+from core.demo import demo_limits
+from core.demo import describe as describe_demo
 from core.errors import USER_ERRORS
 from core.launch import train_again
 from core.pagestate import just_ended
 from core.registry import DATASET_NAMES, MODEL_NAMES
-from core.sweepjobs import (EXAMPLE_YAML, FORM_FIELDS, TRAINER_METRICS, agents_alive, check_sweep, default_key_text,
-                            distribution_keys, form_config, is_live, key_label, launch_sweep, start_agents,
-                            stop_sweep, sweep_choices)
-from core.sweepspec import DISTRIBUTIONS, GOALS, METHODS, SweepConfigError
+from core.sweepjobs import (EXAMPLE_YAML, FORM_FIELDS, TRAINER_METRICS, agent_jobs, agents_alive, check_sweep,
+                            default_key_text, distribution_keys, form_config, is_live, key_label, launch_sweep,
+                            start_agents, stop_sweep, sweep_choices)
+from core.sweepspec import DISTRIBUTIONS, GOALS, METHODS, SweepConfigError, check_trainer, describe, load_spec
 from core.sweepviz import (best_run, curves_figure, display_table, importance_frame, parcoords_figure, scatter_figure,
                            scored, sweep_view, too_few_runs, top_k, varying_params)
 from core.tracker import shared_store
@@ -21,6 +24,26 @@ st.set_page_config(page_title="Sweeps · Torch Lab", layout="wide")
 SHARE = st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")
 IMPORTANCE_COLUMNS = {"importance": SHARE, "fanova": SHARE,
                       "correlation": st.column_config.NumberColumn(format="%+.2f")}
+LIMITS = demo_limits()
+
+
+def agent_processes(store) -> int:
+    """Agent processes this app started that still run, over all sweeps (a job runs `--processes N`)."""
+    jobs = [job for s in store.list_sweeps() for job in agent_jobs(s["sweep_id"]) if job.alive()]
+    return sum(int(job.process.args[job.process.args.index("--processes") + 1]) for job in jobs)
+
+
+def free_agents(store) -> int:
+    """How many more agent processes may start: the cores, or in a demo its cap on runs at once."""
+    return LIMITS.max_jobs - agent_processes(store) if LIMITS else os.cpu_count() or 1
+
+
+def trainer_error(checked) -> str | None:
+    """The sweep check's error, else any value the built-in trainer (and the demo's caps) refuse."""
+    try:
+        return checked.error or check_trainer(load_spec(checked.config), LIMITS)
+    except SweepConfigError as exc:
+        return str(exc)
 
 
 def kept(name: str) -> dict:
@@ -56,18 +79,22 @@ def create_section(store) -> None:
     c = st.columns(4)
     dataset = c[0].selectbox("Dataset", DATASET_NAMES, index=DATASET_NAMES.index("digits"), **kept("dataset"))
     model = c[1].selectbox("Model", MODEL_NAMES, **kept("model"))
-    agents = c[2].number_input("Agents (processes)", 1, os.cpu_count() or 1, 1, **kept("agents"),
+    free = free_agents(store)
+    agents = c[2].number_input("Agents (processes)", 1, max(free, 1), 1, **kept("agents"),
                                help="Each trial runs the built-in trainer on this dataset and model, unless the "
-                                    "sweep's parameters set them.")
+                                    "sweep's parameters set them." + (f" The demo runs at most {LIMITS.max_jobs} "
+                                                                      "agent processes at once." if LIMITS else ""))
     count = c[3].number_input("Trials per agent (0: until the sweep ends)", 0, 10_000, 0, **kept("count"))
     source = form_source() if mode == "form" else st.text_area(
         "Sweep config (W&B YAML)", EXAMPLE_YAML, height=260, key=keys.SWEEP_YAML, persist_state="session")
     checked = check_sweep(source, dataset, model)
-    if checked.error:
-        st.error(checked.error)
+    if error := trainer_error(checked):
+        st.error(error)
     for warning in checked.warnings:
         st.warning(warning)
-    if st.button("Start", type="primary", disabled=checked.config is None):
+    if free < 1:
+        st.info(f"The demo runs at most {LIMITS.max_jobs} agent processes at once; stop a sweep to start another.")
+    if st.button("Start", type="primary", disabled=bool(error) or free < 1):
         sweep_id = launch_sweep(checked.config, processes=agents, count=count, store=store)
         st.session_state[keys.SWEEP_SELECTED] = st.query_params["sweep"] = sweep_id
         st.rerun()
@@ -113,7 +140,8 @@ def analysis_section(view) -> None:
     k = st.slider("Show the best K runs", 1, len(done), len(done))
     st.plotly_chart(parcoords_figure(top_k(done, k, goal), params, metric, goal), key="sweep_parcoords")
     left, right = st.columns(2)
-    left.markdown(f"**Parameter importance for {metric}** (random forest, Pearson correlation, fANOVA)")
+    left.markdown(f"**Parameter importance for {escape_markdown(metric)}** (random forest, Pearson correlation, "
+                  "fANOVA)")
     left.dataframe(importance(done, params), hide_index=True, column_config=IMPORTANCE_COLUMNS)
     param = right.selectbox("Parameter", params)
     right.plotly_chart(scatter_figure(view.table, param, metric), key="sweep_scatter")
@@ -124,7 +152,8 @@ def best_section(store, view) -> None:
         return
     run = store.get_run(best["run_id"])
     st.subheader("Best run")
-    st.markdown(f"Best run **{run.run_id}** ({run.name}): {view.spec.metric.name} = {best['value']:.4g}")
+    st.markdown(f"Best run **{run.run_id}** ({escape_markdown(run.name)}): "
+                f"{escape_markdown(view.spec.metric.name)} = {best['value']:.4g}")
     st.json(run.config, expanded=False)
     left, right, _ = st.columns([1, 1, 3])
     if left.button("Train it again"):
@@ -144,13 +173,16 @@ def sweep_buttons(store, sweep: dict) -> None:
         with st.spinner("Stopping its runs and agents..."):
             stop_sweep(store, sweep["sweep_id"])
         st.rerun()
-    if right.button("Add an agent", help="one more agent process on this sweep"):
+    cap = f"; the demo runs at most {LIMITS.max_jobs} at once" if LIMITS else ""
+    if right.button("Add an agent", help=f"one more agent process on this sweep{cap}", disabled=free_agents(store) < 1):
         start_agents(sweep["sweep_id"], store=store)
         st.rerun()
 
 
 st.title("Sweeps")
 store = shared_store()
+if LIMITS:
+    st.info(describe_demo(LIMITS) + f" Sweeps run at most {LIMITS.max_jobs} agent processes at once.")
 with st.expander("New sweep", expanded=not store.list_sweeps()):
     create_section(store)
 if (sweep := chosen_sweep(store)) is not None:
@@ -159,6 +191,7 @@ if (sweep := chosen_sweep(store)) is not None:
     except (SweepConfigError, LookupError) as exc:
         st.error(f"Cannot show sweep {sweep['sweep_id']}: {exc}")
         st.stop()
+    st.caption(escape_markdown(describe(view.spec)))
     if sweep["state"] == "running":
         sweep_buttons(store, sweep)
     live_section(store, sweep["sweep_id"], view)

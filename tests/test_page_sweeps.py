@@ -164,3 +164,72 @@ def test_stop_sweep_stops_its_runs_and_agents(grace_s):
     assert len(store.sweep_trials(sweep_id)) == 1                 # no new trial after the stop
     if grace_s:
         assert "agent was ended" not in run.reason                # the run read the stop control itself
+
+
+# --------------------------------------------------------------------------- checks, demo caps, escaping and the summary
+
+
+def start_button(at: AppTest):
+    return [b for b in at.button if b.label == "Start"][0]
+
+
+def test_a_distribution_the_trainer_would_refuse_disables_start_and_creates_nothing():
+    at = yaml_mode(sweeps_page())
+    at.text_area(key=keys.SWEEP_YAML).set_value("method: random\nparameters:\n  lr: {min: -1.0, max: 1.0}\n").run()
+    assert not at.exception and len(at.error) == 1
+    assert at.error[0].value.startswith("parameters.lr: uniform can give -1 (min), which is not allowed")
+    assert start_button(at).disabled
+    at.text_area(key=keys.SWEEP_YAML).set_value("method: random\nparameters:\n  epochs: {values: [0, 5]}\n").run()
+    assert at.error[0].value.startswith("parameters.epochs: values entry 0 is not allowed")
+    assert start_button(at).disabled and Store().list_sweeps() == []
+
+
+def test_demo_caps_the_agents_and_refuses_server_folders(monkeypatch):
+    monkeypatch.setenv("LAB_DEMO", "1")
+    monkeypatch.setenv("LAB_DEMO_MAX_JOBS", "1")
+    at = yaml_mode(sweeps_page())
+    assert not at.exception and any("at most 1 agent processes at once" in i.value for i in at.info)
+    agents = at.number_input(key=f"{keys.SWEEP_FORM}.agents")
+    assert agents.max == 1 and "at most 1 agent processes" in agents.help
+    at.text_area(key=keys.SWEEP_YAML).set_value(
+        "method: random\nparameters:\n  data_root: {values: [null, /srv/data]}\n  epochs: {value: 2}\n").run()
+    assert not at.exception
+    assert at.error[0].value.startswith("parameters.data_root: values entry '/srv/data' is not allowed: server")
+    assert start_button(at).disabled
+    at.text_area(key=keys.SWEEP_YAML).set_value("method: random\nparameters: {epochs: {values: [5, 50]}}\n").run()
+    assert "values entry 50 is not allowed" in at.error[0].value and "cap of 30" in at.error[0].value
+    assert Store().list_sweeps() == []
+
+
+def test_demo_add_an_agent_stops_at_the_cap(monkeypatch):
+    monkeypatch.setenv("LAB_DEMO", "1")
+    store = Store()
+    long = {"method": "grid", "parameters": {"dataset": {"value": "threshold"}, "epochs": {"value": 100_000},
+                                             "batch_size": {"value": 6}, "seed": {"values": [1]}}}
+    sweep_id = create_sweep(long, store=store)
+    try:
+        at = sweeps_page()
+        assert not [b for b in at.button if b.label == "Add an agent"][0].disabled
+        start_agents(sweep_id, processes=2, store=store)
+        at = sweeps_page()
+        assert not at.exception
+        add = [b for b in at.button if b.label == "Add an agent"][0]
+        assert add.disabled and "at most 2 at once" in add.help
+        assert start_button(at).disabled
+        assert any("stop a sweep to start another" in i.value for i in at.info)
+    finally:
+        stop_sweep(store, sweep_id, grace_s=0.0)
+
+
+def test_run_names_show_literally_and_the_summary_says_how_hyperband_judges():
+    store = Store()
+    strict = {**TINY, "early_terminate": {**TINY["early_terminate"], "strict": True}}
+    sweep_id = create_sweep(strict, store=store)
+    [run_id] = run_agent(sweep_id, count=1, store=store)
+    store.update_run(run_id, name="**x** [a](javascript:alert(1))")
+    at = sweeps_page()
+    assert not at.exception
+    [best] = [md.value for md in at.markdown if md.value.startswith("Best run")]
+    assert r"(\*\*x\*\* \[a\]\(javascript\:alert\(1\)\))" in best and "**x**" not in best
+    summary = " ".join(c.value for c in at.caption)
+    assert r"strict true\: a run is judged by its value at each bracket" in summary
