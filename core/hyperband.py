@@ -7,7 +7,8 @@
 
 A history is the list of values a run has logged for the sweep metric, in order: one "iteration" is
 one logged value, not a step or an epoch. Call `should_stop` after each value a running run logs;
-`other_histories` are the histories of the sweep's other runs, running or finished (not this one).
+`other_histories` are the histories of the sweep's other runs, running or finished (not this one):
+runs that failed, crashed or diverged are left out (`core.sweeps.hyperband_histories`).
 
 Interpretation (documented choices):
 - Brackets. With `min_iter`: floor(min_iter * eta^k) for k = 0, 1, ... while <= `limit` (at most
