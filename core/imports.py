@@ -8,18 +8,26 @@ Accepted: a safetensors file, or a PyTorch file holding a plain state dict of te
 is refused before it can do anything. The weights must fit the model the config describes exactly
 (missing, unexpected and mis-shaped keys are listed); only then is a run registered, with the
 weights as its best checkpoint and a `model` artifact.
+
+Before any model is built, its parameter count is worked out from the config (`count_parameters`):
+a model that could not fit in the uploaded bytes is refused without allocating it, and in a hosted
+demo (`LAB_DEMO=1`) the demo's caps apply and no server folder (`data_root`) is accepted.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 
 import torch
 
 from core.checkpoint import load_into, parse_weights, save_checkpoint
-from core.config import TrainConfig
+from core.config import ConfigError, TrainConfig
+from core.datasets import DatasetInfo
 from core.errors import CheckpointError
+from core.paths import PathError, data_root
+from core.registry import choose
 from core.status import RunStatus
 
 MAX_WEIGHTS_BYTES = 200 * 2**20
@@ -69,12 +77,19 @@ def import_config(extra_json: str, dataset: str, model: str) -> TrainConfig:
 
 def import_weights(store, data: bytes, config: TrainConfig, name: str | None = None) -> str:
     """Check uploaded weights against `config`'s model, then register them as a finished run."""
+    from core.demo import check_demo, demo_limits
     from core.models import build_model
     from core.runs import environment, log_model_artifact, prepare_data
     from core.training import Outcome
 
+    limits = demo_limits()
+    check_demo(config, limits)                            # a hosted demo reads no server folder
+    check_data_root(config)
     state = read_weights(data)
     info = prepare_data(config).info
+    num_parameters = count_parameters(config, info)      # arithmetic: nothing allocated yet
+    check_demo(config, limits, num_parameters)
+    check_fits_upload(num_parameters, len(data))
     model = build_model(config, info)
     load_into(model, state)                               # lists every mismatch; nothing stored yet
     run_id = store.create_run(config.to_dict(), name=name or "imported weights", source="upload",
@@ -86,3 +101,59 @@ def import_weights(store, data: bytes, config: TrainConfig, name: str | None = N
     store.finish_run(run_id, RunStatus.FINISHED, "weights imported from an upload",
                      summary={"checkpoint": str(path), "model_artifact": artifact.label})
     return run_id
+
+
+def check_data_root(config: TrainConfig) -> None:
+    """A one-line user error naming `data_root` unless it is unset or an existing folder (or one a
+    download may create): `~nobody/x`, NUL bytes and overlong paths never reach a traceback."""
+    value = config.data_root
+    if not value:
+        return
+    shown = repr(value) if len(value) <= 60 else f"{value[:40]!r}... ({len(value)} characters)"
+    try:
+        folder = data_root(value)                         # PathError, naming data_root, for unusable text
+        usable = config.download or folder.is_dir()
+    except PathError:
+        raise
+    except (RuntimeError, OSError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"data_root: {shown} cannot be used ({reason})") from None
+    if not usable:
+        raise ConfigError(f"data_root: {shown} is not a folder on this server")
+
+
+def count_parameters(config: TrainConfig, info: DatasetInfo) -> int:
+    """The number of parameters `build_model(config, info)` would have, worked out without building it."""
+    return choose(PARAMETER_COUNTS, "model", config.model)(config, info)
+
+
+def _linear(size_in: int, size_out: int) -> int:
+    return size_in * size_out + size_out                  # weight and bias
+
+
+def _count_mlp(config: TrainConfig, info: DatasetInfo) -> int:
+    sizes = (math.prod(info.input_shape), *config.hidden, info.num_classes)
+    return sum(_linear(a, b) for a, b in zip(sizes, sizes[1:]))
+
+
+def _count_cnn(config: TrainConfig, info: DatasetInfo) -> int:
+    channels, w = info.input_shape[0], config.width
+    convs = (channels * 9 + 1) * w + (w * 25 + 1) * w     # 3x3 then 5x5 convolutions, with biases
+    return convs + _linear(w, w) + _linear(w, info.num_classes)
+
+
+def _count_logreg(config: TrainConfig, info: DatasetInfo) -> int:
+    return _linear(math.prod(info.input_shape), info.num_classes)
+
+
+PARAMETER_COUNTS = {"mlp": _count_mlp, "cnn": _count_cnn, "logreg": _count_logreg}
+
+
+def check_fits_upload(num_parameters: int, num_bytes: int) -> None:
+    """CheckpointError when the config's model has more parameters than the upload has bytes: every
+    stored value takes at least one byte, so such weights can never fit, and building the model
+    (perhaps gigabytes) is skipped."""
+    if num_parameters > num_bytes:
+        raise CheckpointError(f"model: the config describes {num_parameters:,} parameters, more than the "
+                              f"{num_bytes:,} bytes uploaded can hold; give the hidden sizes or width "
+                              "the weights were trained with")

@@ -6,21 +6,29 @@
     predictor.predict(pil_image)     # image sets: any size or mode
     -> Prediction(label="> 8", class_index=1, probabilities=(0.03, 0.97))
     checkpoint_runs(store)           # {run_id: "id · name · dataset/model"} for runs that can predict
+    checkpoint_stamp(store, run_id)  # changes whenever the run writes a new best checkpoint: a cache key
+    data, reason = validation_or_reason(predictor)   # None and a one-line reason when the files are gone
+    clicked_point(points), clicked_cell(points, class_names)   # what a click on a chart picked
 
 Weights are read from safetensors (nothing is unpickled) into a model rebuilt from the stored config.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from core.checkpoint import load_model
 from core.datasets import DatasetInfo
-from core.errors import InputError
+from core.errors import DataError, InputError
 from core.preprocess import prepare_input
+
+BEST_STEM = "best"                   # the checkpoint predictions use: <run folder>/best.safetensors
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,70 @@ def checkpoint_runs(store, limit: int = 200) -> dict[str, str]:
     pickers: 'run id · name · dataset/model'."""
     return {r.run_id: f"{r.run_id} · {r.name} · {r.config.get('dataset')}/{r.config.get('model')}"
             for r in store.list_runs(limit=limit) if r.summary.get("checkpoint")}
+
+
+def validation_or_reason(predictor: Predictor):
+    """(the run's validation split, "") or (None, why): a missing dataset folder is named in one line,
+    and the inputs that need no dataset (a drawing, an upload) can still be predicted."""
+    from core.analysis import validation_data
+
+    try:
+        return validation_data(predictor), ""
+    except DataError as exc:
+        return None, str(exc)
+
+
+def checkpoint_stamp(store, run_id: str) -> tuple[str, int, int, int]:
+    """(path, mtime in ns, size, inode) of the run's best checkpoint; zeros when there is none yet.
+    Checkpoints are replaced by renaming a new file over the old, so the stamp changes with every
+    save: a run still training, or resumed, never leaves a cache serving its old weights."""
+    path = Path(store.run_folder(run_id)) / f"{BEST_STEM}.safetensors"
+    try:
+        stat = path.stat()
+    except OSError:
+        return str(path), 0, 0, 0
+    return str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+# -- what a click on a chart picked ------------------------------------------------------------------
+
+def click_targets(xs, ys) -> pd.DataFrame:
+    """Every (x, y) pair of two axes, as columns x and y. Plotly selects points of scatter traces
+    only, never heat-map cells, so these are drawn as invisible markers over a heat map to make each
+    cell clickable."""
+    grid_x, grid_y = np.meshgrid(np.asarray(xs), np.asarray(ys))
+    return pd.DataFrame({"x": grid_x.ravel(), "y": grid_y.ravel()})
+
+
+def clicked_point(points) -> tuple[float, float] | None:
+    """(x, y) of the first picked point with finite numeric coordinates, or None."""
+    for point in points or []:
+        try:
+            x, y = float(point["x"]), float(point["y"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if math.isfinite(x) and math.isfinite(y):
+            return x, y
+    return None
+
+
+def clicked_cell(points, class_names) -> tuple[str, str] | None:
+    """(true label, prediction) of the first picked confusion-matrix cell (true labels on y,
+    predictions on x), or None. A browser reports class names that look like numbers ("0".."9")
+    as numbers, so a whole number is matched by its digits."""
+    names = [str(name) for name in class_names]
+    for point in points or []:
+        label, prediction = (_class_name(point.get(axis), names) for axis in ("y", "x"))
+        if label is not None and prediction is not None:
+            return label, prediction
+    return None
+
+
+def _class_name(value, names: list[str]) -> str | None:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value)
+    return text if value is not None and text in names else None
 
 
 def parse_cli_input(text: str, info: DatasetInfo):

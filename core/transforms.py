@@ -34,10 +34,9 @@ from torchvision.transforms import InterpolationMode
 from core.config import TrainConfig
 from core.datasets import load_dataset
 from core.errors import InputError
-from core.uploads import read_upload, to_rgb_or_l
+from core.uploads import MAX_PIXELS, read_upload, to_rgb_or_l
 
 SAMPLE_PHOTO = Path(__file__).resolve().parent / "assets" / "sample_photo.png"
-MAX_UPLOAD_PIXELS = 40_000_000        # refuse larger uploads before decoding (decompression bombs)
 MAX_SIDE = 2048                       # largest size a step may ask for, in pixels
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -464,8 +463,9 @@ def dataset_sample(index: int, dataset: str = "digits") -> tuple[Image.Image, st
     return image, info.class_names[int(data.val_y[index])]
 
 
-def open_image(data: bytes, max_pixels: int = MAX_UPLOAD_PIXELS) -> Image.Image:
-    """Uploaded bytes -> an RGB or L image through core.uploads, or TransformError for the page."""
+def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Uploaded bytes -> an RGB or L image through core.uploads (the same pixel limit as every other
+    upload), or TransformError for the page."""
     try:
         return to_rgb_or_l(read_upload(data, max_pixels))
     except InputError as exc:

@@ -15,7 +15,7 @@ from torchvision import transforms as T
 from torchvision.utils import save_image
 
 from core import transforms as tf
-from core.uploads import fit_for_preview
+from core.uploads import MAX_PIXELS, fit_for_preview, read_upload
 from tests.conftest import REPO
 
 PAGE = str(REPO / "pages" / "3_Transforms.py")
@@ -48,6 +48,17 @@ CASES = {
          S("ToPILImage"), S("RandomRotation", degrees=10.0, interpolation="bilinear")],
         lambda: [T.ToTensor(), T.RandomResizedCrop(32, scale=(0.2, 0.9)), T.ColorJitter(0.4, 0.4, 0.4, 0.3),
                  T.ToPILImage(), T.RandomRotation(10, interpolation=T.InterpolationMode.BILINEAR)]),
+    "resize-shorter-side-then-centercrop": (
+        [S("Resize", size=100), S("CenterCrop", size=80), S("ToTensor")],
+        lambda: [T.Resize(100), T.CenterCrop(80), T.ToTensor()]),
+    "resize-hw-nearest-then-centercrop-that-pads": (          # the crop is larger than the image: zeros
+        [S("Resize", size=[50, 70], interpolation="nearest"), S("CenterCrop", size=[64, 90])],
+        lambda: [T.Resize((50, 70), interpolation=T.InterpolationMode.NEAREST), T.CenterCrop((64, 90))]),
+    "tensor-resize-bicubic-without-antialias-then-centercrop": (
+        [S("ToTensor"), S("Resize", size=[33, 47], interpolation="bicubic", antialias=False),
+         S("CenterCrop", size=[31, 20]), S("Normalize")],
+        lambda: [T.ToTensor(), T.Resize((33, 47), interpolation=T.InterpolationMode.BICUBIC, antialias=False),
+                 T.CenterCrop((31, 20)), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]),
 }
 
 
@@ -90,7 +101,8 @@ def test_pipelines_are_plain_json_data():
     assert json.loads(json.dumps(steps)) == steps == tf.validate_pipeline(steps)
 
 
-@pytest.mark.parametrize("case", ["pil-crops-jitter-erase", "rotate-crop-blur-pil-out", "tensor-ops-then-pil"])
+@pytest.mark.parametrize("case", ["pil-crops-jitter-erase", "rotate-crop-blur-pil-out", "tensor-ops-then-pil",
+                                  "resize-hw-nearest-then-centercrop-that-pads"])
 def test_generated_code_builds_a_pipeline_with_identical_output(photo, case):
     steps = CASES[case][0]
     code = tf.render_code(steps, seed=7)
@@ -224,13 +236,26 @@ def test_a_header_claiming_too_many_pixels_is_refused_before_decoding():
     ihdr = struct.pack(">II", 100_000, 100_000) + bytes(data[24:29])      # width, height, then the rest
     data[16:29] = ihdr
     data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    with pytest.raises(tf.TransformError, match="at most 40 megapixels"):
+    with pytest.raises(tf.TransformError, match=f"at most {MAX_PIXELS / 1e6:g} megapixels"):
         tf.open_image(bytes(data))
     with pytest.raises(tf.TransformError, match="60x60 pixels is too many"):
         tf.open_image(png_bytes(Image.new("RGB", (60, 60))), max_pixels=3000)
     truncated = png_bytes(Image.effect_noise((64, 64), 50))[:300]
     with pytest.raises(tf.TransformError, match="cannot use the upload"):
         tf.open_image(truncated)
+
+
+def test_transforms_refuse_the_same_images_as_every_other_upload():
+    """One pixel limit for all uploads: a valid 20-megapixel image, which Pillow's own limit (about
+    89 million) lets through, is refused here exactly as on the Predict page."""
+    data = png_bytes(Image.new("1", (5000, 4000)))                       # a single colour: a small file
+    assert MAX_PIXELS < 5000 * 4000 < Image.MAX_IMAGE_PIXELS and len(data) < 100_000
+    with pytest.raises(ValueError) as predict_error:
+        read_upload(data)
+    with pytest.raises(tf.TransformError) as transforms_error:
+        tf.open_image(data)
+    assert str(transforms_error.value) == str(predict_error.value)
+    assert "5000x4000 pixels is too many" in str(transforms_error.value)
 
 
 def test_uploads_get_exif_orientation_first_frame_and_a_plain_mode():

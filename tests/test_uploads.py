@@ -49,3 +49,32 @@ def test_exif_orientation_is_applied_and_first_frame_taken():
     frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:])
     first = read_upload(gif.getvalue())
     assert first.convert("L").getpixel((0, 0)) == 10
+
+
+def test_an_image_pillow_would_decode_is_refused_by_our_own_pixel_limit():
+    """20 megapixels: under Pillow's default limit (about 89 million), over ours. A small, valid file
+    (one colour), so only our header check can refuse it, before any pixel is decoded."""
+    data = encoded(Image.new("1", (5000, 4000)))
+    assert MAX_PIXELS < 5000 * 4000 < Image.MAX_IMAGE_PIXELS and len(data) < 100_000
+    with Image.open(io.BytesIO(data)) as image:                        # Pillow alone: decodes it
+        image.load()
+    with pytest.raises(InputError, match=f"5000x4000 pixels is too many.*at most {MAX_PIXELS / 1e6:g} megapixels"):
+        read_upload(data)
+    assert read_upload(data, max_pixels=5000 * 4000).size == (5000, 4000)
+
+
+def test_files_over_the_upload_size_limit_are_refused_before_decoding():
+    """MAX_UPLOAD_BYTES is the server's cap (.streamlit/config.toml), checked again by the app: a valid
+    PNG followed by padding (which Pillow ignores) opens at the limit and is refused one byte over it."""
+    import tomllib
+
+    from core.uploads import MAX_UPLOAD_BYTES
+    from tests.conftest import REPO
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert MAX_UPLOAD_BYTES == config["server"]["maxUploadSize"] * 2**20
+    png = encoded(Image.new("RGB", (3, 2), "red"))
+    at_limit = png + bytes(MAX_UPLOAD_BYTES - len(png))
+    assert read_upload(at_limit).size == (3, 2)
+    with pytest.raises(InputError, match=f"the file has {MAX_UPLOAD_BYTES + 1:,} bytes, over {MAX_UPLOAD_BYTES:,}"):
+        read_upload(at_limit + b"\0")
