@@ -9,7 +9,7 @@ is refused before it can do anything. The weights must fit the model the config 
 (missing, unexpected and mis-shaped keys are listed); only then is a run registered, with the
 weights as its best checkpoint and a `model` artifact.
 
-Before any model is built, its parameter count is worked out from the config (`count_parameters`):
+Before any model is built, its parameter count is worked out from the config (`core.models.planned_parameters`):
 a model that could not fit in the uploaded bytes is refused without allocating it, and in a hosted
 demo (`LAB_DEMO=1`) the demo's caps apply and no server folder (`data_root`) is accepted.
 """
@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import io
 import json
-import math
 
 import torch
 
 from core.checkpoint import load_into, parse_weights, save_checkpoint
 from core.config import ConfigError, TrainConfig
-from core.datasets import DatasetInfo
 from core.errors import CheckpointError
 from core.paths import PathError, data_root
-from core.registry import choose
 from core.status import RunStatus
 
 MAX_WEIGHTS_BYTES = 200 * 2**20
@@ -78,7 +75,7 @@ def import_config(extra_json: str, dataset: str, model: str) -> TrainConfig:
 def import_weights(store, data: bytes, config: TrainConfig, name: str | None = None) -> str:
     """Check uploaded weights against `config`'s model, then register them as a finished run."""
     from core.demo import check_demo, demo_limits
-    from core.models import build_model
+    from core.models import build_model, planned_parameters
     from core.runs import environment, log_model_artifact, prepare_data
     from core.training import Outcome
 
@@ -87,7 +84,7 @@ def import_weights(store, data: bytes, config: TrainConfig, name: str | None = N
     check_data_root(config)
     state = read_weights(data)
     info = prepare_data(config).info
-    num_parameters = count_parameters(config, info)      # arithmetic: nothing allocated yet
+    num_parameters = planned_parameters(config, info)      # arithmetic: nothing allocated yet
     check_demo(config, limits, num_parameters)
     check_fits_upload(num_parameters, len(data))
     model = build_model(config, info)
@@ -120,33 +117,6 @@ def check_data_root(config: TrainConfig) -> None:
         raise ConfigError(f"data_root: {shown} cannot be used ({reason})") from None
     if not usable:
         raise ConfigError(f"data_root: {shown} is not a folder on this server")
-
-
-def count_parameters(config: TrainConfig, info: DatasetInfo) -> int:
-    """The number of parameters `build_model(config, info)` would have, worked out without building it."""
-    return choose(PARAMETER_COUNTS, "model", config.model)(config, info)
-
-
-def _linear(size_in: int, size_out: int) -> int:
-    return size_in * size_out + size_out                  # weight and bias
-
-
-def _count_mlp(config: TrainConfig, info: DatasetInfo) -> int:
-    sizes = (math.prod(info.input_shape), *config.hidden, info.num_classes)
-    return sum(_linear(a, b) for a, b in zip(sizes, sizes[1:]))
-
-
-def _count_cnn(config: TrainConfig, info: DatasetInfo) -> int:
-    channels, w = info.input_shape[0], config.width
-    convs = (channels * 9 + 1) * w + (w * 25 + 1) * w     # 3x3 then 5x5 convolutions, with biases
-    return convs + _linear(w, w) + _linear(w, info.num_classes)
-
-
-def _count_logreg(config: TrainConfig, info: DatasetInfo) -> int:
-    return _linear(math.prod(info.input_shape), info.num_classes)
-
-
-PARAMETER_COUNTS = {"mlp": _count_mlp, "cnn": _count_cnn, "logreg": _count_logreg}
 
 
 def check_fits_upload(num_parameters: int, num_bytes: int) -> None:

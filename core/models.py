@@ -1,6 +1,7 @@
 """Models by name, built from a dataset's input shape and class count.
 
     model = build_model(config, info)     # info: core.datasets.DatasetInfo
+    planned_parameters(config, info)      # its parameter count, worked out without building it
 
 - `mlp`: the template's stack of Linear + activation, hidden sizes from `config.hidden` (default 32,16).
 - `cnn`: conv(3x3) - maxpool - relu - conv(5x5) - maxpool - relu - dropout - global max-pool -
@@ -85,3 +86,31 @@ def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def planned_parameters(config: TrainConfig, info: DatasetInfo) -> int:
+    """The number of parameters `build_model(config, info)` would have, worked out without building it."""
+    return choose(PARAMETER_COUNTS, "model", config.model)(config, info)
+
+
+def _linear(size_in: int, size_out: int) -> int:
+    return size_in * size_out + size_out                  # weight and bias
+
+
+def _count_mlp(config: TrainConfig, info: DatasetInfo) -> int:
+    sizes = (math.prod(info.input_shape), *config.hidden, info.num_classes)
+    return sum(_linear(a, b) for a, b in zip(sizes, sizes[1:]))
+
+
+def _count_cnn(config: TrainConfig, info: DatasetInfo) -> int:
+    channels, w = info.input_shape[0], config.width
+    convs = (channels * 9 + 1) * w + (w * 25 + 1) * w     # 3x3 then 5x5 convolutions, with biases
+    return convs + _linear(w, w) + _linear(w, info.num_classes)
+
+
+def _count_logreg(config: TrainConfig, info: DatasetInfo) -> int:
+    return _linear(math.prod(info.input_shape), info.num_classes)
+
+
+PARAMETER_COUNTS = {"mlp": _count_mlp, "cnn": _count_cnn, "logreg": _count_logreg}
+assert tuple(PARAMETER_COUNTS) == MODEL_NAMES

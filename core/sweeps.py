@@ -284,7 +284,7 @@ def trial_config(store: Store, trial: Trial):
     (LAB_DEMO=1) against the demo's caps, before any file is read and again with the model's size."""
     from core.config import TrainConfig
     from core.demo import check_demo, demo_limits
-    from core.models import build_model, count_parameters
+    from core.models import planned_parameters
     from core.runs import prepare_data
 
     config = TrainConfig(**store.get_run(trial.run_id).config)
@@ -292,7 +292,7 @@ def trial_config(store: Store, trial: Trial):
     check_demo(config, limits)
     data = prepare_data(config)
     if limits is not None:
-        check_demo(config, limits, count_parameters(build_model(config, data.info)))
+        check_demo(config, limits, planned_parameters(config, data.info))
     return config, data
 
 

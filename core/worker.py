@@ -80,14 +80,14 @@ def submit(config: TrainConfig, *, store: Store | None = None, name: str | None 
            project: str = "default", source: str = "app") -> str:
     """Check `config` against its dataset, then record it as a queued run; returns the run id."""
     from core.demo import check_demo, demo_limits
-    from core.models import build_model, count_parameters
+    from core.models import planned_parameters
     from core.runs import environment, prepare_data
 
     limits = demo_limits()
     check_demo(config, limits)               # in a hosted demo, before any file is read
     data = prepare_data(config)              # raises a user error before any run exists
     if limits is not None:
-        check_demo(config, limits, count_parameters(build_model(config, data.info)))
+        check_demo(config, limits, planned_parameters(config, data.info))   # nothing allocated
     store = store or Store()
     return store.create_run(config.to_dict(), name=name, project=project, source=source, environment=environment(),
                             status=RunStatus.QUEUED)

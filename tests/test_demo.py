@@ -40,6 +40,17 @@ def test_over_the_caps_is_refused_before_a_run_exists(demo, change, fragment):
     assert Store().list_runs() == []
 
 
+def test_model_size_is_worked_out_without_building_the_model(demo):
+    from core.datasets import load_dataset
+    from tests.test_imports import address_space_cap
+
+    huge = TrainConfig(hidden=(65536,) * 16)             # about 6 x 10^10 parameters
+    load_dataset(huge)                                    # the dataset is loaded outside the cap
+    with address_space_cap(), pytest.raises(ConfigError, match="parameters is over the demo's cap"):
+        submit(huge)
+    assert Store().list_runs() == []
+
+
 def test_wall_time_cap_stops_the_run(demo):
     store = Store()
     run_id = store.create_run({})

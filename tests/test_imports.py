@@ -112,12 +112,11 @@ def address_space_cap(extra_bytes: int = 2**30):
     ("moons", "mlp", {"hidden": (64,)}), ("threshold", "logreg", {}), ("digits", "logreg", {}),
     ("digits", "cnn", {}), ("digits", "cnn", {"width": 5})])
 def test_parameter_count_from_the_config_matches_the_built_model(dataset, model, extra):
-    from core.imports import count_parameters
-    from core.models import count_parameters as count_built
+    from core.models import count_parameters as count_built, planned_parameters
 
     config = TrainConfig(dataset=dataset, model=model, **extra)
     info = load_dataset(config).info
-    assert count_parameters(config, info) == count_built(build_model(config, info))
+    assert planned_parameters(config, info) == count_built(build_model(config, info))
 
 
 @pytest.mark.parametrize("demo", [False, True])
