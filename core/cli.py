@@ -269,6 +269,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core import sweeps
+    from core.sweepjobs import trainer_problems
     from core.sweeplint import lint
     from core.sweepspec import SweepConfigError, load_spec
 
@@ -277,7 +278,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             path = Path(args.file)
             if not path.is_file():
                 raise SweepConfigError(f"no sweep file at {path}")
-            for warning in lint(load_spec(path)):
+            spec = load_spec(path)
+            error, warnings = trainer_problems(spec)       # `sweep agent` runs the built-in trainer
+            if error:
+                raise SweepConfigError(error)
+            for warning in [*lint(spec), *warnings]:
                 print(f"warning: {warning}", file=sys.stderr)
             print(sweeps.create_sweep(path, project=args.project))
             return 0

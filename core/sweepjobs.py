@@ -143,11 +143,12 @@ def with_trainer(raw, dataset: str, model: str):
 
 
 def trainer_problems(spec) -> tuple[str | None, list[str]]:
-    """(error, warnings) for running this spec with the built-in trainer (TrainConfig fields). In a
-    hosted demo (LAB_DEMO=1) the values the spec fixes must pass the demo's caps, as on the Train
-    page; sampled values over a cap fail their own run when it starts."""
-    from core.config import ConfigError, TrainConfig
-    from core.demo import check_demo, demo_limits
+    """(error, warnings) for running this spec with the built-in trainer (TrainConfig fields): every
+    value a parameter can give (each `values` entry, both ends of each range) must make a valid config
+    and, in a hosted demo (LAB_DEMO=1), pass the demo's caps, as on the Train page."""
+    from core.config import TrainConfig
+    from core.demo import demo_limits
+    from core.sweepspec import SweepConfigError, check_trainer
 
     fields = list(TrainConfig.model_fields)
     for p in spec.parameters:
@@ -156,9 +157,8 @@ def trainer_problems(spec) -> tuple[str | None, list[str]]:
             tail = f" (did you mean {hint[0]!r}?)" if hint else f"; use one of: {', '.join(fields)}"
             return f"parameters.{p.name}: not a setting of the built-in trainer{tail}", []
     try:
-        fixed = TrainConfig(**{p.name: p.value for p in spec.parameters if p.distribution == "constant"})
-        check_demo(fixed, demo_limits())
-    except ConfigError as exc:
+        check_trainer(spec, demo_limits())
+    except SweepConfigError as exc:
         return str(exc).splitlines()[0], []
     warnings = unused_model_settings(spec)
     if spec.metric and spec.metric.name not in TRAINER_METRICS:

@@ -358,6 +358,10 @@ def test_sweep_create_on_the_command_line(tmp_path):
     wrong = cli("create", str(path))
     assert wrong.returncode == 2 and wrong.stderr.startswith("error: parameters.batch_size: unknown distribution")
     assert wrong.stderr.count("\n") == 1 and len(Store().list_sweeps()) == 1
+    path.write_text(GRID_YAML.replace("{value: 6}", "{distribution: int_uniform, min: 0, max: 8}"))
+    refused = cli("create", str(path))                 # a range end the trainer refuses: no sweep either
+    assert refused.returncode == 2 and refused.stderr.startswith("error: parameters.batch_size: int_uniform can give 0")
+    assert refused.stderr.count("\n") == 1 and len(Store().list_sweeps()) == 1
 
 
 @pytest.mark.slow
