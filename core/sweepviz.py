@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 
 from core.hyperband import brackets, reached, threshold
 from core.status import RunStatus
-from core.sweeps import sweep_spec, sweep_table
+from core.sweeps import hyperband_histories, sweep_spec, sweep_table
 from core.sweepspec import SweepSpec
 from core.tracker import Store
 
@@ -71,7 +71,8 @@ def sweep_view(store: Store, sweep_id: str) -> SweepView:
     histories = store.metric_histories(sweep_id, spec.metric.name)
     states = dict(zip(table["run_id"], table["state"])) if len(table) else {}
     curves = curves_from_histories(histories, states)
-    return SweepView(spec, table, curves, bracket_frame(histories, spec.early_terminate, spec.metric.goal))
+    counted = hyperband_histories(store, sweep_id, spec.metric.name)   # the runs hyperband judges by
+    return SweepView(spec, table, curves, bracket_frame(counted, spec.early_terminate, spec.metric.goal))
 
 
 def curves_from_histories(histories: dict[str, list[float]], states: dict[str, str]) -> pd.DataFrame:

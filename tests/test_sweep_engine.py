@@ -376,3 +376,16 @@ def test_agent_processes_on_the_command_line_split_the_torch_threads():
     assert [s["torch_threads"] for s in starts] == [threads, threads]
     assert starts[0]["pid"] != starts[1]["pid"]
     assert Store().get_sweep(sweep_id)["state"] == "finished"          # its run cap of 2 is reached
+
+
+@pytest.mark.parametrize("ended, thresholds", [(RunStatus.CRASHED, [2.0]), (RunStatus.FINISHED, [1.0])])
+def test_the_drawn_thresholds_are_the_ones_hyperband_judges_by(ended, thresholds):
+    from core.sweepviz import sweep_view
+
+    store = Store()
+    sweep_id = create_sweep(HYPERBAND, store=store)
+    first, done, running = (sweeps.next_trial(store, sweep_id) for _ in range(3))
+    finish_trial(store, first, [0.1], ended)
+    finish_trial(store, done, [1.0])
+    store.log_metrics(running.run_id, {"loss": 2.0})
+    assert sweep_view(store, sweep_id).brackets["threshold"].tolist() == thresholds
