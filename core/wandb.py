@@ -17,15 +17,29 @@ Semantics follow W&B's:
   `Table` values go to the store's images and tables; a nested dict is flattened to "a.b" keys.
   Anything else is refused with an error naming the key.
 - Summary: the last logged value of each key, unless set explicitly (`run.summary["best"] = x`);
-  whichever was written last wins, as in W&B.
+  whichever was written last wins, as in W&B. `define_metric("val_acc", summary="max")` makes the
+  key's summary its aggregates instead ({"max": 0.93}; also "min", "mean", "last", "best" with goal=,
+  "none"), over every value the run logged for it, resumes included.
 - Config: attribute and item access, `update(dict | Namespace | dataclass | pydantic model)`; changing
-  a value needs `allow_val_change=True`; every change is written to the store at once.
+  a value needs `allow_val_change=True` (or `init(allow_val_change=True)`); every change after init()
+  is written to the store at once, with a "config" event ({"field", "value", "previous"}).
+- Events: "config" changes, "resume" (the step a resumed run continues from) and "end" ({"status",
+  "reason", "exit_code"}); `finish(exit_code=N)` with N != 0 marks the run failed.
 - `init(resume=...)`: "must" needs the id to exist, "never" refuses an existing id, "allow"/"auto"/True
-  resume it if it exists and otherwise create it. An existing id without resume is refused (W&B would
-  overwrite that run's data; here finished records are kept). Ids are 1-32 characters of a-z, 0-9.
+  resume it if it exists and otherwise create it. "auto"/True without an id resume the newest script
+  run of the same project started from the same dir if it did not finish (crashed, failed, stopped,
+  or running without a heartbeat for SILENT_S), as W&B resumes a crashed run on the same machine;
+  `run.resumed` tells which. An existing id without resume is refused (W&B would overwrite that run's
+  data; here finished records are kept). Ids are 1-32 characters of a-z, 0-9.
+- `init(dir=D)` (or WANDB_DIR) puts the lab's store and files in `D/.lab`, as W&B writes `D/wandb`,
+  unless LAB_STORE names the store; D is created if missing, and a file there is refused.
+- init() arguments: W&B's that mean nothing offline (IGNORED_INIT_ARGS: entity, settings...) are
+  accepted with one warning each; `resume_from` and `fork_from` are refused; anything else is a
+  TypeError, as in W&B.
 - `mode="disabled"` (or WANDB_MODE=disabled) gives a run that accepts every call and writes nothing.
 - `save()` stores files as run files under their relative path; files written into `run.dir` are
-  stored when the run finishes. `define_metric`, `watch`, `login` are accepted and do nothing.
+  stored when the run finishes. `watch`, `login` are accepted and do nothing.
+- Run, Artifact, Image and Table refuse an unknown attribute with an AttributeError listing theirs.
 
 Sweep agents wrap their call of the user's function in `with sweep_trial(SweepTrial(...)):`; init()
 then makes a sweep run whose config holds the sampled values, which win over `init(config=...)` and
@@ -41,6 +55,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,10 +76,27 @@ __all__ = ["Artifact", "Error", "Image", "Run", "RunPruned", "Table", "agent", "
 MODES = ("online", "offline", "disabled", "shared")
 REINIT_MODES = (None, True, False, "default", "finish_previous", "return_previous", "create_new")
 HEARTBEAT_S = 10.0            # well inside the 30 s after which a silent running run counts as crashed
+SILENT_S = 30.0               # a running run without a heartbeat for this long is taken as crashed
 MAX_CODE_BYTES = 1_000_000
-KNOWN_INIT_ARGS = {"entity", "anonymous", "settings", "sync_tensorboard", "monitor_gym", "magic", "force",
-                   "tensorboard", "fork_from", "resume_from", "config_exclude_keys", "config_include_keys",
-                   "allow_val_change"}
+AUTO_RESUMED = (RunStatus.CRASHED, RunStatus.FAILED, RunStatus.STOPPED)   # and silent running runs
+
+# Arguments of W&B's init() that mean nothing offline: accepted, ignored, and warned about once each.
+IGNORED_INIT_ARGS = {
+    "entity": "there are no W&B teams or users offline",
+    "anonymous": "there are no W&B accounts offline",
+    "force": "there is nothing to log in to",
+    "settings": "W&B's service settings do not apply to the local store",
+    "tensorboard": "TensorBoard logs are not synced",
+    "sync_tensorboard": "TensorBoard logs are not synced",
+    "monitor_gym": "gym videos are not recorded",
+    "magic": "W&B's automatic framework logging is not available",
+}
+# Arguments of W&B's init() whose meaning is not supported here: refused, saying what to do instead.
+REFUSED_INIT_ARGS = {
+    "resume_from": "rewinding a run to a step is not supported; continue it with id=... and resume='must'",
+    "fork_from": "forking a run is not supported; start a new run (and use_artifact() the old run's model)",
+}
+_warned_args: set[str] = set()
 
 # Sweep agents (core.sweeps) use these from here; the current trial itself is kept in core.wandb_run.
 SweepTrial = _wandb_run.SweepTrial
@@ -78,7 +110,9 @@ def resume_decision(resume, run_id: str | None, exists: bool) -> str:
     if not (resume is None or isinstance(resume, bool) or resume in ("allow", "must", "never", "auto")):
         raise ValueError(f"unknown resume {resume!r}; choose one of: allow, must, never, auto, True, False, None")
     if resume == "must":
-        if run_id is None or not exists:
+        if run_id is None:
+            raise Error("resume='must' needs id= of a stored run; pass the run's id, or resume='auto'")
+        if not exists:
             raise Error(f"resume='must' needs the id of a stored run; {run_id!r} is not in the store")
         return "resume"
     if resume == "never":
@@ -94,20 +128,20 @@ def resume_decision(resume, run_id: str | None, exists: bool) -> str:
 
 def init(project: str | None = None, config=None, name: str | None = None, id: str | None = None, resume=None,
          group: str | None = None, tags=None, notes: str | None = None, save_code: bool = False, dir=None,
-         mode: str | None = None, job_type: str | None = None, reinit=None, **unknown) -> Run:
+         mode: str | None = None, job_type: str | None = None, reinit=None, config_exclude_keys=None,
+         config_include_keys=None, allow_val_change: bool | None = None, **more) -> Run:
     """Start (or resume) a run in the store and make it the current one (`wandb.run`)."""
-    unknown_names = sorted(set(unknown) - KNOWN_INIT_ARGS)
-    if unknown_names:
-        warnings.warn(f"init() ignores unknown arguments: {', '.join(unknown_names)}", stacklevel=2)
+    _check_init_args(more)
     mode = mode or os.environ.get("WANDB_MODE") or "online"
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     if reinit not in REINIT_MODES:
         raise ValueError(f"unknown reinit {reinit!r}; choose one of: {', '.join(map(str, REINIT_MODES))}")
-    values = _filtered(config_dict(config), unknown.get("config_include_keys"), unknown.get("config_exclude_keys"))
+    values = _filtered(config_dict(config), config_include_keys, config_exclude_keys)
     values = {config_key(k): json_friendly(v, f"config {k!r}") for k, v in values.items()}
     options = dict(project=project or os.environ.get("WANDB_PROJECT"), name=name, group=group,
                    tags=_check_tags(tags), notes=notes)
+    folder = None if mode == "disabled" else _check_dir(dir if dir is not None else os.environ.get("WANDB_DIR"))
     if run is not None and reinit in (False, "return_previous"):
         return run
     if run is not None and reinit != "create_new":
@@ -116,10 +150,48 @@ def init(project: str | None = None, config=None, name: str | None = None, id: s
         new = _disabled_run(values, options)
     else:
         new = _store_run(values, options, id or os.environ.get("WANDB_RUN_ID"),
-                         resume if resume is not None else os.environ.get("WANDB_RESUME"), save_code)
+                         resume if resume is not None else os.environ.get("WANDB_RESUME"), save_code, folder,
+                         bool(allow_val_change))
     new.job_type = job_type
     _set_current(new)
     return new
+
+
+def _check_init_args(given: dict) -> None:
+    """TypeError for an argument W&B's init() does not take; Error for one refused here; a warning (once
+    per name) for one ignored offline."""
+    import inspect
+
+    unknown = sorted(set(given) - set(IGNORED_INIT_ARGS) - set(REFUSED_INIT_ARGS))
+    if unknown:
+        taken = [n for n in inspect.signature(init).parameters if n != "more"]
+        raise TypeError(f"init() got an unexpected keyword argument {unknown[0]!r}; it takes: "
+                        f"{', '.join(sorted([*taken, *IGNORED_INIT_ARGS, *REFUSED_INIT_ARGS]))}")
+    for name, value in given.items():
+        if value is None or value is False:
+            continue
+        if name in REFUSED_INIT_ARGS:
+            raise Error(f"init({name}={value!r}): {REFUSED_INIT_ARGS[name]}")
+        if name not in _warned_args:
+            _warned_args.add(name)
+            warnings.warn(f"init({name}=...) is ignored offline: {IGNORED_INIT_ARGS[name]}", stacklevel=3)
+
+
+def _check_dir(dir) -> Path | None:
+    """The folder `init(dir=...)` names, created if missing; None when none is given."""
+    if dir is None:
+        return None
+    if not isinstance(dir, (str, os.PathLike)) or not os.fspath(dir):
+        raise TypeError(f"init(dir={dir!r}): pass a folder path")
+    folder = Path(dir).expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"init(dir={dir!r}): {folder} is a file; pass a folder for the lab's files")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"init(dir={dir!r}): cannot create {folder} ({exc.strerror}); pass a folder you can "
+                         "write to") from None
+    return folder
 
 
 def _filtered(values: dict, include, exclude) -> dict:
@@ -138,7 +210,16 @@ def _disabled_run(values: dict, options: dict) -> Run:
     return _new_run(None, record)
 
 
-def _store_run(values: dict, options: dict, run_id: str | None, resume, save_code: bool) -> Run:
+def _lab_store(folder: Path | None):
+    """The store of `init(dir=folder)`: `folder/.lab` as the lab folder (as W&B writes `dir/wandb`),
+    unless LAB_STORE names the store; without a folder, the usual one ($LAB_STORE, else $LAB_HOME)."""
+    if folder is None or os.environ.get("LAB_STORE"):
+        return shared_store()
+    return shared_store(home=folder / ".lab")
+
+
+def _store_run(values: dict, options: dict, run_id: str | None, resume, save_code: bool, folder: Path | None,
+               allow_val_change: bool) -> Run:
     trial = current_sweep_trial()
     if trial is not None:
         values = {**values, **json_friendly(dict(trial.values), "sweep values")}
@@ -146,23 +227,41 @@ def _store_run(values: dict, options: dict, run_id: str | None, resume, save_cod
         run_id = trial.run_id or run_id
     if run_id is not None:
         _check_id(run_id)
-    store = shared_store()
+    store, launch_dir = _lab_store(folder), str(folder or Path.cwd().resolve())
+    if run_id is None and trial is None and (resume is True or resume == "auto"):
+        run_id = _unfinished_run(store, options["project"] or "default", launch_dir)
     exists = run_id is not None and _exists(store, run_id)
     adopt = trial is not None and trial.run_id is not None and exists      # the agent made the trial's run
     if adopt or resume_decision(resume, run_id, exists) == "resume":
-        new = _resume(store, run_id, values, options)
+        new = _resume(store, run_id, values, options, allow_val_change)
     else:
         from core.runs import environment
 
         run_id = store.create_run(values, run_id=run_id, source="script" if trial is None else "sweep",
                                   sweep_id=None if trial is None else trial.sweep_id,
-                                  environment=environment(), code=_script_source() if save_code else None,
+                                  environment={**environment(), "dir": launch_dir},
+                                  code=_script_source() if save_code else None,
                                   **{k: v for k, v in options.items() if v is not None})
-        new = _new_run(store, store.get_run(run_id), locked=() if trial is None else trial.values)
+        new = _new_run(store, store.get_run(run_id), locked=() if trial is None else trial.values,
+                       allow_val_change=allow_val_change)
     if trial is not None:
         trial.run_ids.append(new.id)
     _install_exit_hooks()
     return new
+
+
+def _unfinished_run(store, project: str, launch_dir: str) -> str | None:
+    """For resume="auto" without an id, as W&B does: the newest script run of `project` started from
+    `launch_dir`, if it crashed, failed or was stopped (or is running but silent); runs still beating
+    belong to other live processes and are passed over. None when the newest such run finished."""
+    for record in store.list_runs(project=project, source="script"):
+        if (record.environment or {}).get("dir") != launch_dir:
+            continue
+        if record.status is RunStatus.RUNNING and (record.heartbeat_at or 0) > time.time() - SILENT_S:
+            continue
+        silent = record.status is RunStatus.RUNNING
+        return record.run_id if silent or record.status in AUTO_RESUMED else None
+    return None
 
 
 def _check_id(run_id) -> None:
@@ -181,25 +280,30 @@ def _exists(store, run_id: str) -> bool:
     return True
 
 
-def _resume(store, run_id: str, values: dict, options: dict) -> Run:
+def _resume(store, run_id: str, values: dict, options: dict, allow_val_change: bool = False) -> Run:
+    """Continue a stored run after its last logged step; init()'s labels and config are applied (config
+    changes logged as events) and a "resume" event marks the step it continues from."""
     store.reopen_run(run_id)
     changes = {k: v for k, v in options.items() if k != "project" and v}
-    if values:
-        changes["config"] = values
     if changes:
         store.update_run(run_id, **changes)
     steps = [r["step"] for r in store.metric_rows(run_id)]
     steps += [r["step"] for r in store.tables(run_id)] + [r["step"] for r in store.images(run_id)]
     steps = [s for s in steps if s is not None]
+    step = max(steps) + 1 if steps else 0
+    if values:
+        store.change_config(run_id, values, step=step)
+    store.log_event(run_id, "resume", {"step": step}, step=step)
     trial = current_sweep_trial()
-    return _new_run(store, store.get_run(run_id), step=max(steps) + 1 if steps else 0,
-                    locked=() if trial is None else trial.values)
+    return _new_run(store, store.get_run(run_id), step=step, locked=() if trial is None else trial.values,
+                    resumed=True, allow_val_change=allow_val_change)
 
 
-def _new_run(store, record, step: int = 0, locked=()) -> Run:
+def _new_run(store, record, step: int = 0, locked=(), resumed: bool = False, allow_val_change: bool = False) -> Run:
     """A Run that leaves `run` and `_active` when it ends, and beats every HEARTBEAT_S (read before each
     beat, so a change of HEARTBEAT_S reaches open runs)."""
-    return Run(store, record, step=step, locked=locked, on_end=_forget, heartbeat_s=lambda: HEARTBEAT_S)
+    return Run(store, record, step=step, locked=locked, on_end=_forget, heartbeat_s=lambda: HEARTBEAT_S,
+               resumed=resumed, allow_val_change=allow_val_change)
 
 
 def _script_source() -> str | None:
@@ -332,9 +436,10 @@ def agent(sweep_id: str, function=None, entity=None, project=None, count: int | 
 
 
 def define_metric(name: str, step_metric=None, step_sync=None, hidden=None, summary=None, goal=None,
-                  overwrite=None, **kwargs) -> None:
-    """Accepted for W&B scripts; records nothing (the summary keeps each key's last value)."""
-    return None
+                  overwrite=None) -> None:
+    """`run.define_metric` of the current run: keep min/max/mean/best/last of a metric in its summary."""
+    _current("define_metric").define_metric(name, step_metric=step_metric, step_sync=step_sync, hidden=hidden,
+                                            summary=summary, goal=goal, overwrite=overwrite)
 
 
 def login(*args, **kwargs) -> bool:

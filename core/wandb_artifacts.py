@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.paths import UnsafePath, resolve_inside, safe_relative
-from core.wandb_values import json_friendly
+from core.wandb_values import json_friendly, refuse_attribute
 
 ARTIFACT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 FILE_POLICIES = ("mutable", "immutable")
@@ -199,6 +199,9 @@ class Artifact:
         if self._staging is None:
             self._staging = tempfile.TemporaryDirectory(prefix="lab-artifact-")
         return Path(self._staging.name)
+
+    def __getattr__(self, name: str):
+        refuse_attribute(self, name)
 
     def __repr__(self) -> str:
         return f"Artifact({self.name!r}, type={self.type!r}, files={len(self.files)})"

@@ -20,7 +20,7 @@ from pathlib import PurePath
 
 import numpy as np
 
-from core.wandb_values import json_friendly, to_scalar
+from core.wandb_values import json_friendly, refuse_attribute, to_scalar
 
 DEFAULT_TABLE_COLUMNS = ("Input", "Output", "Expected")     # W&B's, for a Table made without columns
 PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA")
@@ -199,6 +199,9 @@ class Image:
         return {"_type": "image", "sha256": put_blob(self.png), "caption": self.caption,
                 "width": self.width, "height": self.height}
 
+    def __getattr__(self, name: str):
+        refuse_attribute(self, name)
+
     def __repr__(self) -> str:
         return f"Image({self.width}x{self.height} {self.mode}, caption={self.caption!r})"
 
@@ -254,6 +257,9 @@ class Table:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def __getattr__(self, name: str):
+        refuse_attribute(self, name)
 
     def __repr__(self) -> str:
         return f"Table(columns={self.columns}, rows={len(self.data)})"

@@ -28,7 +28,7 @@ from core.paths import safe_relative
 from core.status import RunStatus
 from core.wandb_artifacts import Artifact, _artifact_from_path, _check_aliases, parse_artifact_ref
 from core.wandb_media import Row, epoch_of, sort_values
-from core.wandb_values import Config, Error, Summary, to_scalar
+from core.wandb_values import Config, Error, MetricSummaries, Summary, refuse_attribute, to_scalar
 
 SAVE_POLICIES = ("live", "now", "end")
 
@@ -79,17 +79,19 @@ class Run:
     """A live run: log to it, read and change its config and summary, finish it (or use `with`)."""
 
     def __init__(self, store, record, step: int = 0, locked=(), *, on_end: Callable[[Run], None],
-                 heartbeat_s: Callable[[], float]):
+                 heartbeat_s: Callable[[], float], resumed: bool = False, allow_val_change: bool = False):
         self._store = store                        # None when disabled
         self.id: str = record.run_id
         self._name, self.project, self.group = record.name, record.project, record.group
         self._tags, self._notes = tuple(record.tags), record.notes
         self.sweep_id = record.sweep_id
         self.job_type: str | None = None
-        write_config = None if store is None else (lambda values: store.update_run(self.id, config=values))
+        self.resumed = resumed                     # True when init() continued a stored run
+        write_config = None if store is None else (lambda values: store.change_config(self.id, values, step=self.step))
         write_summary = None if store is None else (lambda values: store.update_summary(self.id, values))
-        self.config = Config(record.config, write_config, locked)
+        self.config = Config(record.config, write_config, locked, allow_val_change)
         self.summary = Summary(record.summary, write_summary)
+        self._metrics = MetricSummaries(self._logged_values)
         self.step = step
         self._pending = Row()
         self._saved: dict[str, tuple[Path, str]] = {}      # label -> (source, policy)
@@ -140,6 +142,9 @@ class Run:
             self._store.update_run(self.id, **{label: value})
         setattr(self, f"_{label}", value)
 
+    def __getattr__(self, name: str):
+        refuse_attribute(self, name)
+
     # -- logging --------------------------------------------------------------------------------
 
     def log(self, data: Mapping, step: int | None = None, commit: bool | None = None, sync=None) -> None:
@@ -168,8 +173,9 @@ class Run:
             return
         store, epoch = self._store, epoch_of(row.numbers)
         if row.numbers:                       # rows and their summary values in one transaction
-            store.log_metrics(self.id, row.numbers, step=self.step, epoch=epoch, summary=row.numbers)
-            self.summary._store_values(row.numbers, written=True)
+            summary = self._metrics.summary_of(row.numbers)
+            store.log_metrics(self.id, row.numbers, step=self.step, epoch=epoch, summary=summary)
+            self.summary._store_values(summary, written=True)
             self._check_early_stop(row.numbers)
         for key, images in row.images.items():
             for image in images:
@@ -182,9 +188,18 @@ class Run:
         self.summary._store_values(row.texts)
 
     def define_metric(self, name: str, step_metric=None, step_sync=None, hidden=None, summary=None, goal=None,
-                      overwrite=None, **kwargs) -> None:
-        """Accepted for W&B scripts; records nothing (the summary keeps the last value)."""
-        return None
+                      overwrite=None) -> None:
+        """Keep `summary` aggregates ("min", "max", "mean", "best" with `goal`, "last", "none"; several as
+        "min,max") of the metric `name` in the run's summary instead of its last value, as W&B does:
+        define_metric("val_acc", summary="max") gives summary["val_acc"] == {"max": 0.93}. `step_metric`,
+        `step_sync` and `hidden` concern W&B's charts and are accepted without effect."""
+        self._metrics.define(name, summary, goal, overwrite)
+
+    def _logged_values(self, key: str) -> list:
+        """What the store holds for `key` (a resumed run's earlier values), NaN rows left out."""
+        if self._store is None:
+            return []
+        return [r["value"] for r in self._store.metric_rows(self.id, [key]) if r["value"] is not None]
 
     def watch(self, *args, **kwargs) -> None:
         return None
@@ -296,12 +311,15 @@ class Run:
 
     def finish(self, exit_code: int | None = None, quiet=None) -> None:
         """End the run: finished, or failed for a non-zero exit code. A second call does nothing."""
+        if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):
+            raise TypeError(f"finish(exit_code={exit_code!r}): the exit code must be a whole number (0: success)")
         if exit_code:
-            self._end(RunStatus.FAILED, f"exit code {exit_code}")
+            self._end(RunStatus.FAILED, f"exit code {exit_code}", exit_code)
         else:
-            self._end(RunStatus.FINISHED, "finished by the script")
+            self._end(RunStatus.FINISHED, "finished by the script", exit_code)
 
-    def _end(self, status: RunStatus, reason: str) -> None:
+    def _end(self, status: RunStatus, reason: str, exit_code: int | None = None) -> None:
+        """Write what is pending, then an "end" event and the final status (once)."""
         if self._ended:
             return
         self._ended = True
@@ -317,6 +335,10 @@ class Run:
                 self._beat.set()
             self._on_end(self)
             if self._store is not None:
+                ended = {"status": status.value, "reason": reason}
+                if exit_code is not None:
+                    ended["exit_code"] = exit_code
+                self._store.log_event(self.id, "end", ended, step=self.step)
                 self._store.finish_run(self.id, status, reason)
 
     def __enter__(self) -> "Run":

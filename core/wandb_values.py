@@ -4,9 +4,11 @@
     json_friendly(value, "config 'lr'")       # plain JSON data, or TypeError naming where it came from
     run.config.update(argparse_namespace)      # Config: attribute/item access, written through
     run.summary["best"] = 0.9                  # Summary: the same, last write wins
+    metrics.define("val_acc", "max", None)     # MetricSummaries: define_metric(summary=...) aggregates
 
 `Config` and `Summary` hand every change to a `write` callable (the store's update), or keep it in
 memory when `write` is None (a disabled run). Keys set by a sweep are locked in `Config`.
+`refuse_attribute` is the AttributeError of Run, Artifact, Image and Table for a name they lack.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import fnmatch
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -81,6 +85,21 @@ class Error(Exception):
     """A call that cannot work here, with what to do instead (as `wandb.Error`)."""
 
 
+def public_names(obj) -> list[str]:
+    """The names a script may use on `obj`: its class's public attributes and its own."""
+    return sorted({n for n in dir(type(obj)) if not n.startswith("_")} |
+                  {n for n in vars(obj) if not n.startswith("_")})
+
+
+def refuse_attribute(obj, name: str):
+    """Raise the AttributeError for a name `obj` lacks, listing what it supports (dunders: the plain
+    error, which `hasattr` probes from numpy, pandas and copy expect)."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"{type(obj).__name__} has no attribute {name!r}; it supports: "
+                         f"{', '.join(public_names(obj))}")
+
+
 # -- config and summary ------------------------------------------------------------------------------
 
 class _Values:
@@ -146,19 +165,21 @@ class _Values:
 class Config(_Values):
     """`run.config`: changing a value needs allow_val_change=True; keys a sweep set stay as it set them."""
 
-    def __init__(self, values: dict, write, locked=()):
+    def __init__(self, values: dict, write, locked=(), allow_val_change: bool = False):
         super().__init__("config", values, write)
         object.__setattr__(self, "_locked", frozenset(locked))
+        object.__setattr__(self, "_allow_val_change", bool(allow_val_change))   # init(allow_val_change=True)
 
     def update(self, d, allow_val_change: bool | None = None) -> None:
         changes = {}
+        allowed = self._allow_val_change if allow_val_change is None else allow_val_change
         for key, value in config_dict(d).items():
             key = config_key(key)
             if key in self._locked:
                 warnings.warn(f"config {key!r} is set by the sweep; the update to {value!r} is ignored", stacklevel=2)
                 continue
             value = json_friendly(value, f"config {key!r}")
-            if key in self._items and self._items[key] != value and not allow_val_change:
+            if key in self._items and self._items[key] != value and not allowed:
                 raise Error(f"config {key!r} is {self._items[key]!r}; to change it to {value!r} pass "
                             "allow_val_change=True to config.update()")
             changes[key] = value
@@ -207,3 +228,85 @@ def config_key(key) -> str:
     if not isinstance(key, str) or not key.strip("-"):
         raise TypeError(f"config keys must be non-empty strings; got {key!r}")
     return key.strip("-")                          # "--lr" from argparse is "lr", as in W&B
+
+
+# -- define_metric -----------------------------------------------------------------------------------
+
+SUMMARY_KINDS = ("min", "max", "mean", "best", "last", "none")     # W&B's define_metric(summary=...)
+GOALS = ("minimize", "maximize")
+
+
+def parse_summary(summary) -> frozenset[str]:
+    """{"min", "max"} from "min,max" or ["min", "max"]; ValueError naming a kind W&B does not have."""
+    parts = summary.split(",") if isinstance(summary, str) else list(summary)
+    kinds = frozenset(str(p).strip() for p in parts)
+    unknown = sorted(kinds - set(SUMMARY_KINDS))
+    if unknown or not kinds:
+        raise ValueError(f"define_metric(summary={summary!r}): unknown kind {', '.join(unknown) or 'none given'}; "
+                         f"choose from: {', '.join(SUMMARY_KINDS)}")
+    return kinds
+
+
+def fold(state: dict | None, value) -> dict:
+    """Running min, max, sum, count and last of one metric after `value` (NaN counts only as "last")."""
+    state = dict(state or {"min": None, "max": None, "sum": 0.0, "count": 0, "last": None})
+    state["last"] = value
+    if not (isinstance(value, float) and math.isnan(value)):
+        state["min"] = value if state["min"] is None else min(state["min"], value)
+        state["max"] = value if state["max"] is None else max(state["max"], value)
+        state["sum"], state["count"] = state["sum"] + value, state["count"] + 1
+    return state
+
+
+def aggregate(kinds: frozenset[str], goal: str | None, state: dict) -> dict:
+    """The summary `kinds` of a folded metric, e.g. {"min": 0.1, "max": 0.9}; "best" is the max for
+    goal="maximize", else the min."""
+    found = {"min": state["min"], "max": state["max"], "last": state["last"],
+             "mean": state["sum"] / state["count"] if state["count"] else None}
+    found["best"] = found["max" if goal == "maximize" else "min"]
+    return {k: found[k] for k in ("min", "max", "mean", "best", "last") if k in kinds}
+
+
+class MetricSummaries:
+    """What `define_metric(name, summary=..., goal=...)` asked for. A defined key's summary is a dict of
+    its aggregates over every value the run logged for it ({"max": 0.93}), as in W&B; "none" leaves the
+    key out of the summary; other keys keep their last value. Names may hold '*' globs ("val/*")."""
+
+    def __init__(self, history):
+        self._history = history                      # key -> the values the store already holds for it
+        self._rules: dict[str, tuple[frozenset[str], str | None]] = {}
+        self._states: dict[str, dict] = {}           # defined key -> `fold` state over its values so far
+
+    def define(self, name: str, summary, goal: str | None, overwrite: bool | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"define_metric needs a metric name; got {name!r}")
+        if goal is not None and goal not in GOALS:
+            raise ValueError(f"define_metric(goal={goal!r}): choose one of: {', '.join(GOALS)}")
+        if summary is None:
+            return
+        kinds, old = parse_summary(summary), self._rules.get(name, (frozenset(), None))
+        kinds, goal = (kinds, goal) if overwrite else (kinds | old[0], goal or old[1])
+        if "best" in kinds and goal is None:
+            raise ValueError(f"define_metric({name!r}, summary='best') needs goal='minimize' or 'maximize'")
+        self._rules[name] = (kinds, goal)
+
+    def _rule(self, key: str):
+        if key in self._rules:
+            return self._rules[key]
+        return next((rule for pattern, rule in self._rules.items() if fnmatch.fnmatchcase(key, pattern)), None)
+
+    def summary_of(self, numbers: dict) -> dict:
+        """The summary values for one logged row of numbers (call once per written row)."""
+        summary = {}
+        for key, value in numbers.items():
+            rule = self._rule(key)
+            if rule is None:
+                summary[key] = value
+                continue
+            if key not in self._states:              # values logged before, or before a resume
+                for earlier in self._history(key):
+                    self._states[key] = fold(self._states.get(key), earlier)
+            self._states[key] = fold(self._states.get(key), value)
+            if "none" not in rule[0]:
+                summary[key] = aggregate(rule[0], rule[1], self._states[key])
+        return summary

@@ -1,5 +1,6 @@
 """Every tracker operation, on a real SQLite file and on a real PostgreSQL server."""
 
+import hashlib
 import math
 import multiprocessing
 import sqlite3
@@ -12,6 +13,7 @@ from core.paths import UnsafePath
 from core.runs import train_tracked
 from core.status import RunStatus
 from core.tracker import SchemaError, Store
+from tests.conftest import MNIST_ROOT, needs_mnist
 
 
 def test_run_lifecycle(store_url):
@@ -73,6 +75,44 @@ def test_migration_is_idempotent_and_a_newer_schema_is_refused(lab_home):
         conn.execute("UPDATE schema_info SET version = 99")
     with pytest.raises(SchemaError, match="newer Torch Lab"):
         Store(url)
+
+
+SCHEMA_1_RUNS = """CREATE TABLE runs (id VARCHAR(32) PRIMARY KEY, name TEXT NOT NULL, project TEXT NOT NULL,
+    status VARCHAR(16) NOT NULL, reason TEXT NOT NULL, config TEXT NOT NULL, summary TEXT NOT NULL,
+    source VARCHAR(32) NOT NULL, created_at FLOAT NOT NULL, ended_at FLOAT, heartbeat_at FLOAT, progress TEXT)"""
+
+
+def test_a_schema_1_store_file_is_upgraded_in_place(lab_home):
+    lab_home.mkdir()
+    with sqlite3.connect(lab_home / "lab.db") as conn:           # a store as the first Torch Lab wrote it
+        conn.execute(SCHEMA_1_RUNS)
+        conn.execute("CREATE TABLE schema_info (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_info VALUES (1)")
+        conn.execute("INSERT INTO runs VALUES ('old1', 'old run', 'p', 'finished', 'done', '{\"seed\": 3}', "
+                     "'{\"best_val_acc\": 0.9}', 'cli', 1.0, 2.0, 2.0, NULL)")
+    store = Store()
+    old = store.get_run("old1")
+    assert (old.name, old.seed, old.source, old.summary) == ("old run", 3, "cli", {"best_val_acc": 0.9})
+    assert (old.group, old.tags, old.notes, old.sweep_id, old.environment) == (None, (), "", None, {})
+    store.update_run("old1", tags=["kept"], group="g")
+    new = store.create_run({}, tags=["t"], notes="n", sweep_id="sw1")
+    assert store.get_run("old1").tags == ("kept",) and store.get_run(new).sweep_id == "sw1"
+    with sqlite3.connect(lab_home / "lab.db") as conn:
+        assert conn.execute("SELECT version FROM schema_info").fetchall() == [(2,)]
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    assert {"group_name", "tags", "notes", "sweep_id", "environment", "code"} <= columns
+    assert Store().get_run("old1").tags == ("kept",)                  # opening it again changes nothing
+
+
+def test_runs_expose_their_seed_and_source(store_url):
+    store = Store(store_url)
+    seeded = store.create_run({"seed": 7, "lr": 0.1}, source="cli")
+    record = store.get_run(seeded)
+    assert (record.seed, record.source) == (7, "cli")
+    assert record.to_dict()["seed"] == 7 and record.to_dict()["source"] == "cli"
+    for config in ({}, {"seed": "x"}, {"seed": True}):
+        assert store.get_run(store.create_run(config, source="app")).seed is None
+    assert [r.source for r in store.list_runs()][-1] == "cli"
 
 
 def test_unknown_run_and_path_like_ids(store_url):
@@ -164,6 +204,21 @@ def test_training_through_the_store_records_epochs_events_artifact_and_outcome(s
     model = store.get_artifact(f"model-{run_id}", "best")
     assert model.type == "model" and {p for p, _, _ in model.files} == {"best.safetensors", "best.json"}
     assert run.summary["model_artifact"] == f"model-{run_id}:v0"
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_the_start_event_carries_the_dataset_file_checksums(lab_home):
+    store = Store()
+    config = TrainConfig(dataset="mnist", data_root=str(MNIST_ROOT), max_samples=200, model="logreg", epochs=1,
+                         batch_size=64)
+    run_id = store.create_run(config.to_dict(), source="cli")
+    list(train_tracked(config, store, run_id))
+    start = next(e["data"] for e in store.event_rows(run_id) if e["kind"] == "start")
+    raw = MNIST_ROOT / "MNIST" / "raw"
+    expected = [[name, hashlib.sha256((raw / name).read_bytes()).hexdigest()]
+                for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
+    assert start["dataset"]["name"] == "mnist" and start["dataset"]["files"] == expected
 
 
 def _log_rows(url: str, run_id: str, worker: int) -> None:

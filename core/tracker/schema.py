@@ -47,7 +47,8 @@ runs = Table(
     Column("tags", Text),                            # JSON list
     Column("notes", Text),
     Column("sweep_id", String(32)),
-    Column("environment", Text),                     # JSON: python, torch and library versions, host
+    Column("environment", Text),                     # JSON: python, torch and library versions, host,
+                                                     # and the folder a script ran from ("dir")
     Column("code", Text),                            # the launching script's source, when asked
 )
 ADDED_RUN_COLUMNS = ("group_name", "tags", "notes", "sweep_id", "environment", "code")

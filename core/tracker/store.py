@@ -61,16 +61,23 @@ class RunRecord:
     sweep_id: str | None = None
     environment: dict | None = None
 
+    @property
+    def seed(self) -> int | None:
+        """The random seed the run's config names (None when it names none, or not as a whole number)."""
+        seed = self.config.get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "name": self.name, "project": self.project,
                 "status": self.status.value, "reason": self.reason, "config": self.config,
-                "summary": self.summary, "source": self.source, "created_at": self.created_at,
+                "summary": self.summary, "source": self.source, "seed": self.seed, "created_at": self.created_at,
                 "ended_at": self.ended_at, "group": self.group, "tags": list(self.tags), "notes": self.notes,
                 "sweep_id": self.sweep_id}
 
 
-def default_url() -> str:
-    return os.environ.get("LAB_STORE") or f"sqlite:///{lab_home() / 'lab.db'}"
+def default_url(home: Path | None = None) -> str:
+    """`$LAB_STORE`, else the SQLite file in `home` (default: `$LAB_HOME`)."""
+    return os.environ.get("LAB_STORE") or f"sqlite:///{(home or lab_home()) / 'lab.db'}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -82,14 +89,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def shared_store(url: str | None = None) -> "Store":
-    """One Store per URL for the whole process (pages call this on every rerun)."""
-    return _store_for(url or default_url())
+def _with_installed_driver(url: str) -> str:
+    """A bare `postgresql://` (or Heroku-style `postgres://`) URL through psycopg2, the driver the lab
+    installs (SQLAlchemy's default for bare URLs is psycopg 3, which it does not)."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg2://" + url.removeprefix(bare)
+    return url
+
+
+def shared_store(url: str | None = None, home: Path | None = None) -> "Store":
+    """One Store per URL (and lab folder) for the whole process (pages call this on every rerun)."""
+    home = None if home is None else Path(home).expanduser().resolve()
+    return _store_for(url or default_url(home), home)
 
 
 @lru_cache(maxsize=8)
-def _store_for(url: str) -> "Store":
-    return Store(url)
+def _store_for(url: str, home: Path | None) -> "Store":
+    return Store(url, home=home)
 
 
 def new_run_id() -> str:
@@ -103,10 +120,12 @@ def check_run_id(run_id: str) -> None:
 
 
 class Store(FileMixin, SweepMixin):
-    """A handle on the run store; safe to share between threads (see `shared_store`)."""
+    """A handle on the run store; safe to share between threads (see `shared_store`). Files (artifacts,
+    run folders) live under `home`, by default `$LAB_HOME` read at each use."""
 
-    def __init__(self, url: str | None = None) -> None:
-        self.url = url or default_url()
+    def __init__(self, url: str | None = None, *, home: Path | None = None) -> None:
+        self._home = None if home is None else Path(home)
+        self.url = url or default_url(self._home)
         self.engine = self._connect(self.url)
         migrate(self.engine)
 
@@ -117,11 +136,11 @@ class Store(FileMixin, SweepMixin):
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(_with_installed_driver(url), pool_pre_ping=True)
 
     @property
     def home(self) -> Path:
-        return lab_home()
+        return self._home or lab_home()
 
     def run_folder(self, run_id: str) -> Path:
         """Where a run's files (checkpoints) live; named by the generated id, never by the run name."""
@@ -159,6 +178,21 @@ class Store(FileMixin, SweepMixin):
             values["config"] = json.dumps({**self.get_run(run_id).config, **values["config"]})
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def change_config(self, run_id: str, changes: dict, *, step: int | None = None) -> None:
+        """Merge `changes` into a run's config and log a "config" event for each value that changed
+        ({"field", "value"}, plus "previous" where the key was set before), in one transaction."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(runs.c.config).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise RunNotFound(f"no run {run_id!r} in the store")
+            config, now = json.loads(row.config), time.time()
+            rows = [{"run_id": run_id, "kind": "config", "step": step, "epoch": None, "wall_time": now,
+                     "data": json.dumps({"field": k, "value": v, **({"previous": config[k]} if k in config else {})})}
+                    for k, v in changes.items() if k not in config or config[k] != v]
+            if rows:
+                conn.execute(update(runs).where(runs.c.id == run_id).values(config=json.dumps({**config, **changes})))
+                conn.execute(insert(events), rows)
 
     def reopen_run(self, run_id: str, status: RunStatus = RunStatus.RUNNING) -> None:
         """Mark an ended run running (or queued) again to resume it; its history is kept."""
@@ -298,13 +332,12 @@ class Store(FileMixin, SweepMixin):
         return _record(row)
 
     def list_runs(self, project: str | None = None, limit: int | None = None,
-                  sweep_id: str | None = None) -> list[RunRecord]:
-        """Runs, newest first."""
-        query = select(runs).order_by(runs.c.created_at.desc())
-        if project is not None:
-            query = query.where(runs.c.project == project)
-        if sweep_id is not None:
-            query = query.where(runs.c.sweep_id == sweep_id)
+                  sweep_id: str | None = None, source: str | None = None) -> list[RunRecord]:
+        """Runs, newest first; only those of `project`, `sweep_id` or `source` where given."""
+        query = select(runs).order_by(runs.c.created_at.desc(), runs.c.id)
+        for column, wanted in ((runs.c.project, project), (runs.c.sweep_id, sweep_id), (runs.c.source, source)):
+            if wanted is not None:
+                query = query.where(column == wanted)
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
