@@ -41,6 +41,7 @@ def test_store_problem_hides_a_password_and_names_a_missing_driver(lab_home):
     url = f"postgresql+psycopg2://lab:s3cret@127.0.0.1:{closed_port()}/lab"
     problem = store_problem(url)
     assert "s3cret" not in problem and "lab:***@127.0.0.1" in problem and "Connection refused" in problem
+    assert "Connection refused" in store_problem(f"postgresql://lab@127.0.0.1:{closed_port()}/lab")  # psycopg2
     problem = store_problem("postgresql+nosuchdriver://lab@127.0.0.1/lab")
     assert problem and "\n" not in problem and "s3cret" not in problem
     assert store_problem(f"sqlite:///{lab_home / 'fresh.db'}") is None
@@ -61,3 +62,12 @@ def test_every_page_shows_one_line_for_an_unreachable_server(monkeypatch, page):
     at = AppTest.from_file(str(REPO / page), default_timeout=60).run()
     assert not at.exception
     assert len(at.error) == 1 and "Connection refused" in at.error[0].value
+
+
+def test_a_bare_postgresql_url_uses_the_installed_driver(postgres_server):
+    from core.tracker import Store
+
+    url = postgres_server.new_database()
+    store = Store(url.replace("postgresql+psycopg2://", "postgresql://"))
+    run_id = store.create_run({"lr": 0.1})
+    assert Store(url).get_run(run_id).config == {"lr": 0.1}
