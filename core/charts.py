@@ -1,8 +1,8 @@
 """Chart data and figures for the dashboard, built from the store (plotly; no streamlit here).
 
-    frames = run_frames(store, run_id)      # epochs, steps, events as DataFrames
+    frames = run_frames(store, run_id)      # epochs, steps, events as DataFrames; when training started
     fig = metric_figure(frames, "loss")     # train/val loss per epoch, with live-change markers
-    text, fraction = progress_text(run, frames.epochs)
+    text, fraction = progress_text(run, frames.epochs, started_at=frames.started_at)
     for key, fig in train_figures(frames).items(): ...   # the Train page's four charts, in reading order
     end_metrics(run, len(frames.epochs))    # [("Status", "finished"), ("Best val acc", "97.50%"), ...]
     confusion_figure(matrix)                # and the Predict page's figures, from core.analysis's frames
@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ class RunFrames:
     epochs: pd.DataFrame     # one row per epoch: epoch, train_loss, val_loss, train_acc, val_acc, lr, step...
     steps: pd.DataFrame      # step, loss
     events: pd.DataFrame     # kind, step, epoch, label
+    started_at: float | None = None     # wall time training (last) started or resumed; None before
 
 
 def run_frames(store: Store, run_id: str) -> RunFrames:
@@ -40,7 +42,9 @@ def run_frames(store: Store, run_id: str) -> RunFrames:
         epochs = epochs.rename_axis(columns=None)
     steps = pd.DataFrame([{"step": r["step"], "loss": r["value"]} for r in rows if r["key"] == "step_loss"],
                          columns=["step", "loss"])
-    return RunFrames(epochs, steps, event_frame(store.event_rows(run_id)))
+    events = store.event_rows(run_id)
+    starts = [r["wall_time"] for r in events if r["kind"] in ("start", "resume")]
+    return RunFrames(epochs, steps, event_frame(events), starts[-1] if starts else None)
 
 
 def event_frame(rows: list[dict]) -> pd.DataFrame:
@@ -78,9 +82,11 @@ def step_figure(frames: RunFrames) -> go.Figure:
 
 
 def lr_figure(frames: RunFrames) -> go.Figure:
+    """The lr per epoch (log scale); live changes as dotted lines where they happened."""
     fig = go.Figure()
     if "lr" in frames.epochs:
         fig.add_scatter(x=frames.epochs["epoch"], y=frames.epochs["lr"], mode="lines+markers", name="lr")
+    add_event_markers(fig, frames, x_of=lambda step, epoch: epoch_position(frames.epochs, step, epoch))
     fig.update_layout(title="Learning rate", xaxis_title="epoch", yaxis_type="log", height=320,
                       margin={"t": 40, "b": 30})
     return fig
@@ -110,19 +116,36 @@ def add_event_markers(fig: go.Figure, frames: RunFrames, x_of) -> None:
                           annotation_position="top left")
 
 
-def progress_text(run: RunRecord, epochs: pd.DataFrame, now: float | None = None) -> tuple[str, float]:
-    """('epoch 3/20, step 5/23, about 12 s left', fraction done) for a running run."""
+def progress_text(run: RunRecord, epochs: pd.DataFrame, now: float | None = None,
+                  started_at: float | None = None) -> tuple[str, float]:
+    """('epoch 3/20, step 5/23, about 12 s left', fraction done) for a running run. The time left is
+    the completed epochs' mean `seconds` times the epochs left; before the first epoch ends, the time
+    since training started (`started_at`, see RunFrames) scaled by the part done. Time spent queued
+    never counts."""
     num_epochs = int(run.config.get("epochs", 1))
     position = run.progress or {}
     done_epochs = len(epochs)
     steps_per_epoch = max(1, position.get("steps_per_epoch", 1))
     in_epoch = position.get("step_in_epoch", 0) if position.get("epoch", 0) > done_epochs else 0
-    fraction = min(1.0, (done_epochs + in_epoch / steps_per_epoch) / num_epochs)
-    elapsed = (now or time.time()) - run.created_at
-    eta = f", about {elapsed * (1 - fraction) / fraction:.0f} s left" if fraction > 0 else ""
+    done = done_epochs + in_epoch / steps_per_epoch
+    fraction = min(1.0, done / num_epochs)
+    left_s = seconds_left(epochs, done, max(0.0, num_epochs - done), started_at, now)
+    eta = f", about {left_s:.0f} s left" if left_s is not None else ""
     paused = " (paused)" if position.get("paused") else ""
     text = f"epoch {min(done_epochs + 1, num_epochs)}/{num_epochs}, step {in_epoch}/{steps_per_epoch}{eta}{paused}"
     return text, fraction
+
+
+def seconds_left(epochs: pd.DataFrame, epochs_done: float, epochs_left: float, started_at: float | None,
+                 now: float | None = None) -> float | None:
+    """Estimated seconds until `epochs_left` more epochs are done (see progress_text); None when unknown."""
+    if "seconds" in epochs and epochs["seconds"].notna().any():
+        per_epoch = float(epochs["seconds"].mean())
+    elif started_at is not None and epochs_done > 0:
+        per_epoch = ((now or time.time()) - started_at) / epochs_done
+    else:
+        return None
+    return per_epoch * epochs_left if math.isfinite(per_epoch) else None
 
 
 def end_metrics(run: RunRecord, num_epochs: int) -> list[tuple[str, object]]:
@@ -168,9 +191,12 @@ def picked_points(event) -> list:
 
 def dataset_preview(config, count: int = 24) -> tuple[str, object]:
     """("images", [(uint8 array, label)]) for image sets, or ("points", DataFrame x, y, label) for the
-    rest (y is 0 for the 1-D threshold toy); values are shown as the user would see them, unnormalised."""
+    rest (y is 0 for the 1-D threshold toy); values are shown as the user would see them, unnormalised.
+    In a hosted demo the demo's caps apply first (ConfigError), as they do to a run."""
     from core.datasets import load_dataset
+    from core.demo import check_demo, demo_limits
 
+    check_demo(config, demo_limits())
     data = load_dataset(config)
     info = data.info
     if info.kind == "image":

@@ -3,6 +3,8 @@
     run_id = request_start(state, store, config, "baseline")   # run id, or None: held or ignored
     config, name = take_pending(state)                          # the start held for "start another?"
     run_id, warning = watched_run(store, wanted)                # which run the live view follows
+    run = latest_active(store)                                  # what to offer a page that watches nothing
+    activity_text(store)                                        # "2 runs are active: 1 training, 1 queued..."
     run_id = train_again(state, store, best_run)                # its config queued again, then watched
 
 `state` is any mutable mapping: Streamlit's session state in the app, a plain dict in tests. The keys
@@ -18,8 +20,9 @@ from typing import MutableMapping
 from core import ui_keys as keys
 from core.config import TrainConfig
 from core.errors import USER_ERRORS
-from core.tracker import Store
-from core.worker import submit
+from core.status import RunStatus
+from core.tracker import RunRecord, Store
+from core.worker import job_slots, submit
 
 DOUBLE_CLICK_S = 3.0          # a second Start with the same config within this time is the same click
 
@@ -39,14 +42,15 @@ def is_double_click(last: list | None, fingerprint: str, now: float, window_s: f
 
 def request_start(state: MutableMapping, store: Store, config: TrainConfig, name: str, *,
                   confirmed: bool = False, now: float | None = None) -> str | None:
-    """Queue `config` as a new run and return its id, or return None: while this session's own run
-    still trains the start is held under PENDING_START for confirmation, and the second click of a
-    double click is ignored. `confirmed` skips both checks. User errors (bad config) propagate."""
-    if not confirmed and is_active(store, state.get(keys.ACTIVE_RUN)):
-        state[keys.PENDING_START] = {"config": config.to_dict(), "name": name}
-        return None
+    """Queue `config` as a new run and return its id, or return None: the second click of a double
+    click is ignored, and while this session's own run still trains the start is held under
+    PENDING_START for confirmation. Runs of other sessions never hold a start (the job slots queue
+    it; see `activity_text`). `confirmed` skips both checks. User errors (bad config) propagate."""
     fingerprint, now = config.to_json(), time.time() if now is None else now
     if not confirmed and is_double_click(state.get(keys.LAST_START), fingerprint, now):
+        return None
+    if not confirmed and is_active(store, state.get(keys.ACTIVE_RUN)):
+        state[keys.PENDING_START] = {"config": config.to_dict(), "name": name}
         return None
     state[keys.LAST_START] = [fingerprint, now]
     run_id = submit(config, store=store, name=name or None, source="app")
@@ -68,15 +72,38 @@ def take_pending(state: MutableMapping) -> tuple[TrainConfig, str]:
     return TrainConfig.from_dict(pending["config"]), pending["name"]
 
 
+def active_runs(store: Store) -> list[RunRecord]:
+    """The runs that have not ended (queued or running), newest first; from any session, the CLI or a sweep."""
+    return [run for run in store.list_runs() if not run.status.is_final]
+
+
+def latest_active(store: Store) -> RunRecord | None:
+    """The newest run still training, else the newest queued one; None when no run is active."""
+    active = active_runs(store)
+    running = [run for run in active if run.status is RunStatus.RUNNING]
+    return (running or active or [None])[0]
+
+
+def activity_text(store: Store, slots: int | None = None) -> str | None:
+    """How busy the lab is when more than one run is active ("2 runs are active: 1 training, 1 queued;
+    the lab trains 2 at a time, ..."), so that a start beside other runs says where it stands; else None."""
+    active = active_runs(store)
+    if len(active) < 2:
+        return None
+    queued = sum(run.status is RunStatus.QUEUED for run in active)
+    slots = slots or job_slots()
+    return (f"{len(active)} runs are active: {len(active) - queued} training, {queued} queued; the lab trains "
+            f"{slots} at a time, and queued runs start as running ones end.")
+
+
 def watched_run(store: Store, wanted: str | None) -> tuple[str | None, str | None]:
     """The run the live view follows, and a warning: `wanted` (this session's run, or ?run=ID) when it
-    exists; when it names no run, the latest one not yet ended (or None) with a warning; no run
-    wanted, None."""
+    exists; when it names no run, the latest active one (or None) with a warning; no run wanted, None."""
     if not wanted:
         return None, None
     try:
         return store.get_run(wanted).run_id, None
     except USER_ERRORS:
         warning = f"There is no run {wanted!r}; showing the latest running one instead."
-    running = [r for r in store.list_runs(limit=20) if not r.status.is_final]
-    return (running[0].run_id if running else None), warning
+    latest = latest_active(store)
+    return (latest.run_id if latest else None), warning

@@ -4,10 +4,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from core.charts import (RunFrames, boundary_figure, confusion_figure, end_metrics, picked_points,
-                         probability_figure, train_figures)
+from core.charts import (RunFrames, boundary_figure, confusion_figure, dataset_preview, end_metrics, picked_points,
+                         probability_figure, progress_text, run_frames, train_figures)
+from core.config import ConfigError, TrainConfig
 from core.status import RunStatus
+from core.tracker import Store
 
 
 def frames() -> RunFrames:
@@ -26,6 +29,54 @@ def test_train_figures_come_in_reading_order_with_their_data():
     assert len(figures["step_chart"].data[0].x) == 10
     assert figures["step_chart"].layout.shapes[0].x0 == 5                  # the live change, at its step
     assert list(figures["lr_chart"].data[0].y) == [0.1, 0.05] and figures["lr_chart"].layout.yaxis.type == "log"
+
+
+def test_the_lr_chart_marks_a_live_change_where_it_happened():
+    lr_chart = train_figures(frames())["lr_chart"]
+    assert [shape.x0 for shape in lr_chart.layout.shapes] == [1.0]        # step 5 ends epoch 1 on the epoch axis
+    assert [note.text for note in lr_chart.layout.annotations] == ["lr -> 0.05"]
+
+
+def running_run(epochs: int, position: dict, created_ago_s: float, now: float):
+    return SimpleNamespace(config={"epochs": epochs}, progress=position, created_at=now - created_ago_s)
+
+
+def test_progress_time_left_comes_from_the_epochs_seconds_not_from_the_queue_wait():
+    now = 1_000_000.0
+    run = running_run(10, {"epoch": 3, "step_in_epoch": 2, "steps_per_epoch": 10}, created_ago_s=3600, now=now)
+    epochs = pd.DataFrame({"epoch": [1, 2], "seconds": [2.0, 4.0]})
+    text, fraction = progress_text(run, epochs, now=now, started_at=now - 7)
+    assert fraction == pytest.approx(0.22)                                # 2 epochs and 2/10 of the third
+    assert text == "epoch 3/10, step 2/10, about 23 s left"              # 3 s per epoch x 7.8 epochs left
+
+
+def test_progress_before_the_first_epoch_counts_from_the_training_start():
+    now = 1_000_000.0
+    run = running_run(10, {"epoch": 1, "step_in_epoch": 3, "steps_per_epoch": 10, "paused": True},
+                      created_ago_s=3600, now=now)
+    empty = pd.DataFrame(columns=["epoch", "step"])
+    text, fraction = progress_text(run, empty, now=now, started_at=now - 6)
+    assert fraction == pytest.approx(0.03)
+    assert text == "epoch 1/10, step 3/10, about 194 s left (paused)"   # 6 s for 0.3 epochs, 9.7 to go
+    queued = running_run(10, {}, created_ago_s=3600, now=now)
+    assert progress_text(queued, empty, now=now) == ("epoch 1/10, step 0/1", 0.0)     # nothing to estimate from
+
+
+def test_run_frames_know_when_training_started():
+    store = Store()
+    run_id = store.create_run({})
+    assert run_frames(store, run_id).started_at is None
+    store.log_event(run_id, "start", {})
+    started = store.event_rows(run_id)[0]["wall_time"]
+    assert run_frames(store, run_id).started_at == started
+
+
+def test_the_preview_keeps_the_demo_caps(monkeypatch):
+    monkeypatch.setenv("LAB_DEMO", "1")
+    with pytest.raises(ConfigError, match="num_samples: 1000000 is over the demo's cap of 5000"):
+        dataset_preview(TrainConfig(dataset="moons", num_samples=1_000_000))
+    kind, points = dataset_preview(TrainConfig(dataset="moons", num_samples=500))
+    assert kind == "points" and len(points) == 400                        # the training split, 80%
 
 
 def test_end_metrics_format_the_best_accuracy_and_dash_what_is_missing():

@@ -53,10 +53,13 @@ def wait_final(run_ids, seconds=120):
 
 def test_two_sessions_training_at_once_each_see_their_own_run():
     from core import ui_keys as keys
+    from core.compare import escape_markdown
 
     first, second = train_page(), train_page()
     first.button[0].click().run()
-    second.button[0].click().run()
+    second.button[0].click().run()                             # another session's run trains: not held, but said
+    assert not second.exception and not second.warning
+    assert any(i.value.startswith("2 runs are active: ") for i in second.info)
     ids = {first.session_state[keys.ACTIVE_RUN], second.session_state[keys.ACTIVE_RUN]}
     assert len(ids) == 2 and len(Store().list_runs()) == 2
     wait_final(ids)
@@ -64,7 +67,7 @@ def test_two_sessions_training_at_once_each_see_their_own_run():
         at.run()
         assert not at.exception
         own = at.session_state[keys.ACTIVE_RUN]
-        assert [s.value for s in at.subheader] == [f"Run {own}: run-{own}"]
+        assert [s.value for s in at.subheader] == [f"Run {own}: {escape_markdown(f'run-{own}')}"]
     assert all(Store().get_run(r).status is RunStatus.FINISHED for r in ids)
     starts = [next(e["data"] for e in Store().event_rows(r) if e["kind"] == "start") for r in ids]
     assert starts[0]["pid"] != starts[1]["pid"]                      # one process per run
@@ -72,12 +75,26 @@ def test_two_sessions_training_at_once_each_see_their_own_run():
         assert start["torch_threads"] * 2 <= max(2, os.cpu_count())
 
 
+def field(at: AppTest, label: str):
+    return next(t for t in at.text_input if t.label == label and t.form_id == "train_form")
+
+
 def test_a_double_click_on_start_starts_one_run_then_asks():
     at = train_page()
+    field(at, "epochs").set_value("5000")                      # long enough to be training throughout
     at.button[0].click().run()
-    at.button[0].click().run()                                 # the second click of a double click
-    assert len(Store().list_runs()) == 1
-    wait_final([Store().list_runs()[0].run_id])
+    at.button[0].click().run()                                 # the second click of a double click: ignored
+    assert len(Store().list_runs()) == 1 and not at.warning
+    run_id = Store().list_runs()[0].run_id
+    field(at, "lr").set_value("0.01")
+    at.button[0].click().run()                                 # a deliberate start while it trains: asked first
+    assert [w.value for w in at.warning] == ["A run you started is still training. Start another one beside it?"]
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    assert not at.warning and len(Store().list_runs()) == 1
+    at.button(key=f"stop_{run_id}").click().run()
+    wait_final([run_id])
     at.run()
-    at.button[0].click().run()                                 # a deliberate second start after it ended
-    assert len(Store().list_runs()) == 2
+    field(at, "epochs").set_value("2")
+    at.button[0].click().run()                                 # a start after it ended: no question
+    assert not at.exception and not at.warning and len(Store().list_runs()) == 2
+    wait_final([r.run_id for r in Store().list_runs()])
