@@ -16,6 +16,7 @@ from core.launch import activity_text, is_active, latest_active, request_start, 
 from core.pagestate import just_ended
 from core.runs import RESUMABLE, queue_resume
 from core.status import RunStatus
+from core.storecheck import store_problem
 from core.tracker import shared_store
 from core.worker import ensure_worker
 
@@ -152,6 +153,9 @@ def offer_active() -> None:
 st.title("Train")
 if demo_limits():
     st.info(describe_demo(demo_limits()))
+if problem := store_problem():       # one line, not a traceback, when the store cannot be opened
+    st.error(problem)
+    st.stop()
 ensure_worker()
 values = st.session_state.setdefault(keys.FORM_VALUES, default_form_values())
 submitted, run_name = config_form(values)

@@ -14,6 +14,7 @@ from core.imports import import_config, import_weights
 from core.registry import DATASET_NAMES, MODEL_NAMES
 from core.predict import (Predictor, checkpoint_runs, checkpoint_stamp, click_targets, clicked_cell, clicked_point,
                           validation_or_reason)
+from core.storecheck import store_problem
 from core.tracker import shared_store
 from core.uploads import read_upload, to_rgb_or_l
 
@@ -148,6 +149,9 @@ def import_section(store) -> None:
 
 
 st.title("Predict")
+if problem := store_problem():       # one line, not a traceback, when the store cannot be opened
+    st.error(problem)
+    st.stop()
 store = shared_store()
 import_section(store)
 labels = checkpoint_runs(store)

@@ -12,6 +12,7 @@ from core.errors import USER_ERRORS
 from core.launch import train_again
 from core.pagestate import just_ended
 from core.registry import DATASET_NAMES, MODEL_NAMES
+from core.storecheck import store_problem
 from core.sweepjobs import (EXAMPLE_YAML, FORM_FIELDS, TRAINER_METRICS, agent_jobs, agents_alive, check_sweep,
                             default_key_text, distribution_keys, form_config, is_live, key_label, launch_sweep,
                             start_agents, stop_sweep, sweep_choices)
@@ -180,6 +181,9 @@ def sweep_buttons(store, sweep: dict) -> None:
 
 
 st.title("Sweeps")
+if problem := store_problem():       # one line, not a traceback, when the store cannot be opened
+    st.error(problem)
+    st.stop()
 store = shared_store()
 if LIMITS:
     st.info(describe_demo(LIMITS) + f" Sweeps run at most {LIMITS.max_jobs} agent processes at once.")

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core.storecheck import store_problem
 from tests.conftest import REPO
 
-PAGES = ["app.py", "pages/4_Runs.py"]
+PAGES = ["app.py", "pages/1_Train.py", "pages/2_Predict.py", "pages/4_Runs.py", "pages/5_Sweeps.py"]
 
 
 @pytest.fixture
