@@ -5,6 +5,7 @@ import streamlit as st
 from core import ui_keys as keys
 from core.config import TrainConfig
 from core.errors import USER_ERRORS
+from core.launch import claim
 from core.storecheck import store_problem
 from core.tracker import shared_store
 from core.worker import ensure_worker, submit
@@ -34,7 +35,7 @@ if st.button("Train the default model", type="primary"):
     except USER_ERRORS as exc:
         st.error(str(exc))
     else:
-        st.session_state[keys.ACTIVE_RUN] = run_id
+        st.session_state[keys.ACTIVE_RUN] = claim(st.session_state, run_id)
         st.switch_page("pages/1_Train.py")
 
 st.subheader("Latest runs")

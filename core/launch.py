@@ -40,6 +40,24 @@ def is_double_click(last: list | None, fingerprint: str, now: float, window_s: f
     return bool(last) and last[0] == fingerprint and now - last[1] < window_s
 
 
+NOT_YOURS = ("In the demo you can steer, stop, resume, label and delete only the runs and sweeps you "
+             "started in this browser tab.")
+
+
+def claim(state: MutableMapping, run_id: str) -> str:
+    """Note that this browser session started `run_id` (a run or a sweep); returns it."""
+    state[keys.OWN_RUNS] = [*state.get(keys.OWN_RUNS, []), run_id]
+    return run_id
+
+
+def may_change(state: MutableMapping, run_id: str) -> bool:
+    """Whether this session may steer, stop, resume, label or delete `run_id`: anyone at a local lab
+    may; in a hosted demo (LAB_DEMO=1) a visitor may only touch what their own session started."""
+    from core.demo import demo_limits
+
+    return demo_limits() is None or run_id in state.get(keys.OWN_RUNS, ())
+
+
 def request_start(state: MutableMapping, store: Store, config: TrainConfig, name: str, *,
                   confirmed: bool = False, now: float | None = None) -> str | None:
     """Queue `config` as a new run and return its id, or return None: the second click of a double
@@ -53,7 +71,7 @@ def request_start(state: MutableMapping, store: Store, config: TrainConfig, name
         state[keys.PENDING_START] = {"config": config.to_dict(), "name": name}
         return None
     state[keys.LAST_START] = [fingerprint, now]
-    run_id = submit(config, store=store, name=name or None, source="app")
+    run_id = claim(state, submit(config, store=store, name=name or None, source="app"))
     state[keys.ACTIVE_RUN] = run_id
     return run_id
 
@@ -61,7 +79,7 @@ def request_start(state: MutableMapping, store: Store, config: TrainConfig, name
 def train_again(state: MutableMapping, store: Store, run) -> str:
     """Queue a new run with `run`'s config (a RunRecord's), named "<its name> again", and make it the
     run the Train page watches; returns its id. A config TrainConfig refuses raises ConfigError."""
-    run_id = submit(TrainConfig(**run.config), store=store, name=f"{run.name} again", source="app")
+    run_id = claim(state, submit(TrainConfig(**run.config), store=store, name=f"{run.name} again", source="app"))
     state[keys.ACTIVE_RUN] = run_id
     return run_id
 

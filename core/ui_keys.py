@@ -8,6 +8,7 @@ ACTIVE_RUN = "train_active_run"          # run id this browser session is watchi
 LIVE_RUN = "train_live_run"              # run id the live fragment saw running (to rerun the app once it ends)
 PENDING_START = "train_pending_start"    # dict: config + name waiting for "start another?" confirmation
 LAST_START = "train_last_start"          # [config json, time] of the last start, to absorb double clicks
+OWN_RUNS = "own_runs"                    # run and sweep ids this browser session started (the demo's owner check)
 PREDICT_RUN = "predict_run"              # run id chosen on the Predict page
 RUNS_FILTER = "runs_filter"              # the Runs page's pandas query text (a widget key)
 RUNS_SELECTED = "runs_selected"          # run ids picked for comparison on the Runs page (a widget key)

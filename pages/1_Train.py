@@ -12,7 +12,8 @@ from core.demo import demo_limits
 from core.demo import describe as describe_demo
 from core.formspec import (FORM_ERRORS, config_from_form, default_form_values, error_text, form_message,
                            preview_config, visible_groups)
-from core.launch import activity_text, is_active, latest_active, request_start, take_pending, watched_run
+from core.launch import (NOT_YOURS, activity_text, is_active, latest_active, may_change, request_start, take_pending,
+                         watched_run)
 from core.pagestate import just_ended
 from core.runs import RESUMABLE, queue_resume
 from core.status import RunStatus
@@ -77,6 +78,9 @@ def show_preview(values: dict) -> None:
 
 
 def live_controls(run_id: str, run) -> None:
+    if not may_change(st.session_state, run_id):
+        st.caption(NOT_YOURS)
+        return
     with st.form(f"controls_{run_id}"):
         cols = st.columns(4)
         entered = {f: cols[i].text_input(label, value="", placeholder=str(run.config.get(f)))
@@ -111,7 +115,8 @@ def show_end(run, frames) -> None:
     if run.summary.get("checkpoint"):
         st.session_state[keys.PREDICT_RUN] = run.run_id
         st.page_link("pages/2_Predict.py", label=f"Predict with run {run.run_id}", icon="🔮")
-    if run.status in RESUMABLE and st.button("Resume from the last completed epoch", key=f"resume_{run.run_id}"):
+    resumable = run.status in RESUMABLE and may_change(st.session_state, run.run_id)
+    if resumable and st.button("Resume from the last completed epoch", key=f"resume_{run.run_id}"):
         try:
             queue_resume(shared_store(), run.run_id)
         except USER_ERRORS as exc:

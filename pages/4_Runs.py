@@ -7,9 +7,11 @@ import streamlit as st
 from core import ui_keys as keys
 from core.compare import (FILTER_HELP, QUERY_EXAMPLE, SPREAD_CHOICES, X_AXES, CompareError, artifact_zip,
                           artifacts_frame, comparison_figure, config_diff, config_json, delete_problem,
-                          escape_markdown, events_frame, file_name, filter_frame, image_steps, images_at, label_changes, metric_keys, metrics_csv,
+                          escape_markdown, events_frame, file_name, filter_frame, image_steps, images_at,
+                          label_changes, metric_keys, metrics_csv,
                           run_labels, runs_frame, sort_frame, table_frame)
 from core.errors import USER_ERRORS
+from core.launch import NOT_YOURS, may_change
 from core.pagestate import kept_selection
 from core.storecheck import store_problem
 from core.tracker import shared_store
@@ -68,6 +70,8 @@ def show_comparison(store, run_ids, labels):
 
 
 def edit_run(store, run):
+    if not may_change(st.session_state, run.run_id):
+        return st.caption(NOT_YOURS)
     with st.form(f"labels_{run.run_id}"):
         name = st.text_input("Name", run.name)
         tags = st.text_input("Tags (comma-separated)", ", ".join(run.tags))

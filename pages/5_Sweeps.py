@@ -9,7 +9,7 @@ from core.compare import escape_markdown
 from core.demo import demo_limits
 from core.demo import describe as describe_demo
 from core.errors import USER_ERRORS
-from core.launch import train_again
+from core.launch import NOT_YOURS, claim, may_change, train_again
 from core.pagestate import just_ended
 from core.registry import DATASET_NAMES, MODEL_NAMES
 from core.storecheck import store_problem
@@ -96,7 +96,7 @@ def create_section(store) -> None:
     if free < 1:
         st.info(f"The demo runs at most {LIMITS.max_jobs} agent processes at once; stop a sweep to start another.")
     if st.button("Start", type="primary", disabled=bool(error) or free < 1):
-        sweep_id = launch_sweep(checked.config, processes=agents, count=count, store=store)
+        sweep_id = claim(st.session_state, launch_sweep(checked.config, processes=agents, count=count, store=store))
         st.session_state[keys.SWEEP_SELECTED] = st.query_params["sweep"] = sweep_id
         st.rerun()
 
@@ -169,6 +169,8 @@ def best_section(store, view) -> None:
 
 
 def sweep_buttons(store, sweep: dict) -> None:
+    if not may_change(st.session_state, sweep["sweep_id"]):
+        return st.caption(NOT_YOURS)
     left, right, _ = st.columns([1, 1, 4])
     if left.button("Stop sweep"):
         with st.spinner("Stopping its runs and agents..."):

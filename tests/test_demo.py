@@ -89,3 +89,57 @@ def test_xsrf_protection_and_upload_cap_are_configured():
 
     assert MAX_UPLOAD_BYTES == config["server"]["maxUploadSize"] * 2**20
 
+
+
+def test_a_demo_visitor_may_change_only_what_their_session_started(monkeypatch):
+    from core.launch import claim, may_change
+
+    state = {}
+    assert may_change(state, "abc")                             # a local lab: anyone may
+    monkeypatch.setenv("LAB_DEMO", "1")
+    assert not may_change(state, "abc")
+    claim(state, "abc")
+    assert may_change(state, "abc") and not may_change(state, "xyz")
+
+
+def someone_elses_run() -> str:
+    store = Store()
+    run_id = store.create_run(TrainConfig(epochs=2).to_dict(), name="not yours")    # running, as created
+    store.set_progress(run_id, {"epoch": 1})
+    return run_id
+
+
+@pytest.mark.parametrize("demo_on", [True, False])
+def test_runs_and_train_pages_offer_no_controls_over_another_visitors_run(monkeypatch, demo_on):
+    from core.launch import NOT_YOURS
+
+    if demo_on:
+        monkeypatch.setenv("LAB_DEMO", "1")
+    run_id = someone_elses_run()
+    runs = AppTest.from_file(str(REPO / "pages" / "4_Runs.py"), default_timeout=60).run()
+    assert not runs.exception
+    labels = [b.label for b in runs.button]
+    assert ("Delete run" in labels) is not demo_on
+    assert any(NOT_YOURS in c.value for c in runs.caption) is demo_on
+    train = AppTest.from_file(str(REPO / "pages" / "1_Train.py"), default_timeout=60)
+    train.query_params["run"] = run_id
+    train.run()
+    assert not train.exception
+    labels = [b.label for b in train.button]
+    assert ("Stop" in labels) is not demo_on and ("Pause" in labels) is not demo_on
+    assert any(NOT_YOURS in c.value for c in train.caption) is demo_on
+
+
+@pytest.mark.parametrize("demo_on", [True, False])
+def test_the_sweeps_page_offers_no_controls_over_another_visitors_sweep(monkeypatch, demo_on):
+    from core.launch import NOT_YOURS
+    from core.sweeps import create_sweep
+
+    if demo_on:
+        monkeypatch.setenv("LAB_DEMO", "1")
+    create_sweep({"method": "grid", "parameters": {"dataset": {"value": "threshold"}, "batch_size": {"value": 6},
+                                                   "seed": {"values": [1, 2]}}})
+    at = AppTest.from_file(str(REPO / "pages" / "5_Sweeps.py"), default_timeout=60).run()
+    assert not at.exception
+    assert ("Stop sweep" in [b.label for b in at.button]) is not demo_on
+    assert any(NOT_YOURS in c.value for c in at.caption) is demo_on
