@@ -91,6 +91,6 @@ def test_train_again_queues_the_same_config_and_watches_it():
     best = store.create_run(CONFIG.to_dict(), name="trial-3")
     run_id = train_again(state, store, store.get_run(best))
     again = store.get_run(run_id)
-    assert run_id != best and state == {keys.ACTIVE_RUN: run_id}
+    assert run_id != best and state == {keys.ACTIVE_RUN: run_id, keys.OWN_RUNS: [run_id]}
     assert (again.name, again.status, again.config, again.source) == ("trial-3 again", RunStatus.QUEUED,
                                                                       CONFIG.to_dict(), "app")
