@@ -30,8 +30,11 @@ def no_training_worker(monkeypatch):
     monkeypatch.setattr(WorkerProcess, "ensure_running", lambda self: None)
 
 
-def sweeps_page() -> AppTest:
+def sweeps_page(own: tuple[str, ...] = ()) -> AppTest:
+    """The Sweeps page in a fresh browser session that started the sweeps `own` (it may steer them in
+    a demo)."""
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.session_state[keys.OWN_RUNS] = list(own)
     at.switch_page("pages/5_Sweeps.py")
     return at.run()
 
@@ -208,10 +211,10 @@ def test_demo_add_an_agent_stops_at_the_cap(monkeypatch):
                                              "batch_size": {"value": 6}, "seed": {"values": [1]}}}
     sweep_id = create_sweep(long, store=store)
     try:
-        at = sweeps_page()
+        at = sweeps_page(own=(sweep_id,))
         assert not [b for b in at.button if b.label == "Add an agent"][0].disabled
         start_agents(sweep_id, processes=2, store=store)
-        at = sweeps_page()
+        at = sweeps_page(own=(sweep_id,))
         assert not at.exception
         add = [b for b in at.button if b.label == "Add an agent"][0]
         assert add.disabled and "at most 2 at once" in add.help
