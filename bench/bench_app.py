@@ -150,10 +150,11 @@ def warm_worker(store) -> float:
 # -- (a) click to first point ------------------------------------------------------------------------
 
 def open_train_page(page, url: str) -> None:
-    """/Train in a fresh session, with its script run to the end (the preview expander is drawn last)."""
+    """/Train in a fresh session, with its script run to the end (the running-status widget gone)."""
     page.goto(f"{url}/Train")
     page.get_by_role("button", name="Start").wait_for(timeout=60_000)
     page.get_by_text("Dataset preview").wait_for(timeout=60_000)
+    page.locator("[data-testid=stStatusWidget]").wait_for(state="hidden", timeout=60_000)
     page.wait_for_timeout(500)
 
 
