@@ -98,3 +98,34 @@ def test_a_double_click_on_start_starts_one_run_then_asks():
     at.button[0].click().run()                                 # a start after it ended: no question
     assert not at.exception and not at.warning and len(Store().list_runs()) == 2
     wait_final([r.run_id for r in Store().list_runs()])
+
+
+def test_the_job_cap_queues_runs_beyond_it(lab_home):
+    """Three runs submitted at once to a real supervisor with one slot: never two training together,
+    started in the order they were queued, all finished."""
+    import subprocess
+    import sys
+
+    from core.config import TrainConfig
+    from core.worker import submit
+
+    store = Store()
+    ids = [submit(TrainConfig(dataset="threshold", batch_size=6, epochs=120, seed=i), store=store, name=f"r{i}")
+           for i in range(3)]
+    worker = subprocess.Popen([sys.executable, "-m", "core", "worker", "--slots", "1"], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    most, deadline = 0, time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            runs = [store.get_run(run_id) for run_id in ids]
+            most = max(most, sum(run.status is RunStatus.RUNNING for run in runs))
+            if all(run.status.is_final for run in runs):
+                break
+            time.sleep(0.02)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert [store.get_run(run_id).status for run_id in ids] == [RunStatus.FINISHED] * 3
+    assert most == 1
+    starts = [next(e["wall_time"] for e in store.event_rows(run_id) if e["kind"] == "start") for run_id in ids]
+    assert starts == sorted(starts)
