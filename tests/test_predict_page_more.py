@@ -16,20 +16,12 @@ from core import ui_keys as keys
 from core.checkpoint import load_model, save_checkpoint
 from core.config import TrainConfig
 from core.predict import Predictor, click_targets, clicked_cell, clicked_point
-from core.runs import train_tracked
 from core.tracker import Store
 from tests.conftest import MNIST_ROOT, REPO, needs_mnist
 from tests.test_imports import address_space_cap
+from tests.test_page_predict import trained
 
 PAGE = str(REPO / "pages" / "2_Predict.py")
-
-
-def trained(**config) -> str:
-    store = Store()
-    cfg = TrainConfig(**config)
-    run_id = store.create_run(cfg.to_dict(), name="t")
-    list(train_tracked(cfg, store, run_id))
-    return run_id
 
 
 def predict_page(run_id: str | None = None) -> AppTest:
