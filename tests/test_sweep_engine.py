@@ -174,14 +174,21 @@ HYPERBAND = {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
              "parameters": {"x": {"distribution": "uniform", "min": 0.0, "max": 1.0}}}
 
 
-def judged_after(ended: RunStatus) -> str | None:
-    """Hyperband's verdict on a run logging 2.0 after one run ended `ended` at 0.1 and one finished at 1.0."""
+def three_runs(ended: RunStatus):
+    """A hyperband sweep where one run ended `ended` at 0.1, one finished at 1.0 and one, still running,
+    logged 2.0: (store, sweep id, the running trial)."""
     store = Store()
     sweep_id = create_sweep(HYPERBAND, store=store)
-    first, done, judged = (sweeps.next_trial(store, sweep_id) for _ in range(3))
+    first, done, running = (sweeps.next_trial(store, sweep_id) for _ in range(3))
     finish_trial(store, first, [0.1], ended)
     finish_trial(store, done, [1.0])
-    store.log_metrics(judged.run_id, {"loss": 2.0})
+    store.log_metrics(running.run_id, {"loss": 2.0})
+    return store, sweep_id, running
+
+
+def judged_after(ended: RunStatus) -> str | None:
+    """Hyperband's verdict on the running run of `three_runs(ended)`."""
+    store, _, judged = three_runs(ended)
     return sweeps.early_stop_reason(store, judged)
 
 
@@ -383,10 +390,5 @@ def test_agent_processes_on_the_command_line_split_the_torch_threads():
 def test_the_drawn_thresholds_are_the_ones_hyperband_judges_by(ended, thresholds):
     from core.sweepviz import sweep_view
 
-    store = Store()
-    sweep_id = create_sweep(HYPERBAND, store=store)
-    first, done, running = (sweeps.next_trial(store, sweep_id) for _ in range(3))
-    finish_trial(store, first, [0.1], ended)
-    finish_trial(store, done, [1.0])
-    store.log_metrics(running.run_id, {"loss": 2.0})
+    store, sweep_id, _ = three_runs(ended)
     assert sweep_view(store, sweep_id).brackets["threshold"].tolist() == thresholds
