@@ -77,6 +77,28 @@ def test_migration_is_idempotent_and_a_newer_schema_is_refused(lab_home):
         Store(url)
 
 
+def _open_store_at(url: str, start_at: float) -> int:
+    import time
+
+    time.sleep(max(0.0, start_at - time.time()))
+    store = Store(url)
+    store.create_run({})
+    return 1
+
+
+def test_processes_opening_a_fresh_store_at_once_create_it_once(store_url):
+    import time
+
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
+        start_at = time.time() + 3                                   # after every worker has imported
+        opened = pool.starmap(_open_store_at, [(store_url, start_at)] * 8)
+    assert opened == [1] * 8
+    store = Store(store_url)
+    assert len(store.list_runs()) == 8
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM schema_info").scalar() == 1
+
+
 SCHEMA_1_RUNS = """CREATE TABLE runs (id VARCHAR(32) PRIMARY KEY, name TEXT NOT NULL, project TEXT NOT NULL,
     status VARCHAR(16) NOT NULL, reason TEXT NOT NULL, config TEXT NOT NULL, summary TEXT NOT NULL,
     source VARCHAR(32) NOT NULL, created_at FLOAT NOT NULL, ended_at FLOAT, heartbeat_at FLOAT, progress TEXT)"""

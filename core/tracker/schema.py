@@ -169,11 +169,22 @@ sweep_trials = Table(
 )
 
 
+MIGRATION_LOCK_KEY = 0x546F7263   # PostgreSQL advisory lock taken while the schema is checked or changed
+
+
 def migrate(engine: Engine) -> None:
-    """Create missing tables and columns; record the schema version; refuse a newer one."""
-    metadata.create_all(engine)
-    existing = {c["name"] for c in inspect(engine).get_columns("runs")}
+    """Create missing tables and columns; record the schema version; refuse a newer one.
+
+    Runs as one transaction under the database's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
+    advisory lock), so processes opening a fresh store at the same moment create it once, not race.
+    """
     with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        metadata.create_all(conn)
+        existing = {c["name"] for c in inspect(conn).get_columns("runs")}
         version = conn.execute(select(schema_info.c.version)).scalar()
         if version is not None and version > SCHEMA_VERSION:
             raise SchemaError(f"the store was written by a newer Torch Lab (schema {version}, this one reads "
