@@ -10,9 +10,10 @@ import streamlit as st
 from core import transforms as tf
 from core import transformview as tv
 from core import ui_keys as keys
+from core.demo import DEMO_DATASETS, demo_limits
 
 SOURCES = ("Sample photo", "Dataset sample", "Upload")
-DATASETS = ("digits", "mnist")
+IMAGE_DATASETS = ("digits", "mnist")
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 STAGES_PER_ROW = 3
 
@@ -40,7 +41,8 @@ def pick_image():
         return tv.photo_source()
     if source == "Dataset sample":
         left, right = st.columns(2)
-        name = left.selectbox("Dataset", DATASETS, key=keys.TRANSFORMS_DATASET)
+        offered = [d for d in IMAGE_DATASETS if demo_limits() is None or d in DEMO_DATASETS]
+        name = left.selectbox("Dataset", offered, key=keys.TRANSFORMS_DATASET)
         index = int(right.number_input("Validation sample", 0, 100_000, 0, key=keys.TRANSFORMS_INDEX))
         return tv.dataset_source(index, name)
     upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key=keys.TRANSFORMS_UPLOAD)

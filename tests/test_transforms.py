@@ -328,6 +328,15 @@ def test_page_shows_a_one_line_error_and_recovers():
     assert not at.exception and not at.error and len(at.dataframe) == 1
 
 
+@pytest.mark.parametrize("demo, offered", [("0", ["digits", "mnist"]), ("1", ["digits"])])
+def test_page_offers_only_the_demo_datasets_in_demo_mode(monkeypatch, demo, offered):
+    monkeypatch.setenv("LAB_DEMO", demo)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="transforms_source").set_value("Dataset sample").run()
+    assert not at.exception
+    assert at.selectbox(key="transforms_dataset").options == offered
+
+
 def test_page_keeps_the_old_value_and_says_so_when_typed_text_is_bad():
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     at.text_input(key="transforms_0_0_size").input("64 x").run()
