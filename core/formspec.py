@@ -18,6 +18,7 @@ import re
 import typing
 from dataclasses import dataclass
 
+from core import ui_keys as keys
 from core.config import TrainConfig
 from core.errors import USER_ERRORS
 from core.registry import DATASET_NAMES, MODEL_NAMES
@@ -39,8 +40,6 @@ LIVE_GROUPS = ("Data",)        # drawn outside the Start form, so that the datas
 PREVIEW_FIELDS = (*GROUPS["Data"], "seed")          # what the dataset preview depends on (the seed picks the split)
 FORM_ERRORS = (*USER_ERRORS, OSError, ValueError)   # what form values can raise on their way to a preview or a run
 MAX_SHOWN_CHARS = 60                                # of a typed value quoted in a message
-WIDGET_KEY_PREFIX = "train_field."  # + field name: the form's widget keys, so that a widget keeps its identity
-                                    # while its value changes (values themselves live under FORM_VALUES)
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class FieldSpec:
 
     @property
     def key(self) -> str:
-        return WIDGET_KEY_PREFIX + self.name
+        return keys.TRAIN_FIELD + self.name
 
 
 def form_message(message: str) -> str:

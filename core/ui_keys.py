@@ -4,6 +4,8 @@ Editable config lives under FORM_VALUES (not a widget key), so it survives switc
 """
 
 FORM_VALUES = "train_form_values"        # dict: field -> text/bool, the Train form's content
+TRAIN_FIELD = "train_field."             # prefix of the Train form's widget keys, e.g. "train_field.lr"; a widget
+                                         # keeps its identity while its value changes (values live under FORM_VALUES)
 ACTIVE_RUN = "train_active_run"          # run id this browser session is watching on the Train page
 LIVE_RUN = "train_live_run"              # run id the live fragment saw running (to rerun the app once it ends)
 PENDING_START = "train_pending_start"    # dict: config + name waiting for "start another?" confirmation
