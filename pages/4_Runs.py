@@ -5,14 +5,14 @@ from functools import partial
 import streamlit as st
 
 from core import ui_keys as keys
-from core.compare import (FILTER_HELP, QUERY_EXAMPLE, SPREAD_CHOICES, X_AXES, CompareError, artifact_zip,
-                          artifacts_frame, comparison_figure, config_diff, config_json, delete_problem,
-                          escape_markdown, events_frame, file_name, filter_frame, image_steps, images_at,
-                          label_changes, metric_keys, metrics_csv,
-                          run_labels, runs_frame, sort_frame, table_frame)
+from core.compare import (SPREAD_CHOICES, X_AXES, CompareError, artifact_zip, artifacts_frame, comparison_figure,
+                          config_diff, config_json, delete_problem, escape_markdown, events_frame, file_name,
+                          image_steps, images_at, label_changes, metric_keys, metrics_csv, run_labels, runs_frame,
+                          sort_frame, table_frame)
 from core.errors import USER_ERRORS
 from core.launch import NOT_YOURS, may_change
 from core.pagestate import kept_selection
+from core.runfilter import FILTER_HELP, QUERY_EXAMPLE, FilterError, filter_frame
 from core.storecheck import store_problem
 from core.tracker import shared_store
 
@@ -31,7 +31,7 @@ def filtered(frame, box, label: str, **options):
     try:
         return filter_frame(frame, box.text_input(label, **{"placeholder": QUERY_EXAMPLE, "help": FILTER_HELP,
                                                              **options}))
-    except CompareError as exc:
+    except FilterError as exc:
         st.error(str(exc))
         return frame
 

@@ -13,10 +13,11 @@ from PIL import Image
 
 from core.compare import (RUN_COLUMNS, SPREAD_CHOICES, CompareError, architecture, artifact_zip, artifacts_frame,
                           band_frame, compare_figure, comparison_figure, config_diff, config_json, curves_frame,
-                          delete_problem, escape_markdown, events_frame, file_name, filter_frame, group_names,
+                          delete_problem, escape_markdown, events_frame, file_name, group_names,
                           image_data_url, image_steps, images_at, label_changes, metric_keys, metrics_csv,
                           parse_tags, run_labels, runs_frame, seed_groups, smooth, sort_frame, table_frame)
 from core.config import TrainConfig
+from core.runfilter import FilterError, filter_frame
 from core.tracker import Store
 from tests.conftest import train_runs_into
 
@@ -103,7 +104,7 @@ def test_filter_frame_narrows_with_pandas_query_syntax(store, ids):
                                              ("nope > 1", "name 'nope' is not defined"),
                                              ("lr", "is not a condition")])
 def test_filter_frame_turns_a_bad_query_into_one_line(store, query, fragment):
-    with pytest.raises(CompareError) as caught:
+    with pytest.raises(FilterError) as caught:
         filter_frame(runs_frame(store), query)
     message = str(caught.value)
     assert fragment in message and "\n" not in message and 'dataset == "moons"' in message
@@ -140,14 +141,14 @@ HOSTILE_QUERIES = [
 @pytest.mark.parametrize("template", HOSTILE_QUERIES)
 def test_filter_frame_runs_no_code_from_a_hostile_query(store, tmp_path, template):
     marker = tmp_path / "marker"
-    with pytest.raises(CompareError) as caught:
+    with pytest.raises(FilterError) as caught:
         filter_frame(runs_frame(store), template.format(marker=marker))
     assert "\n" not in str(caught.value)
     assert not marker.exists()
 
 
 def test_filter_frame_refuses_an_overlong_query(store):
-    with pytest.raises(CompareError, match="at most 1000"):
+    with pytest.raises(FilterError, match="at most 1000"):
         filter_frame(runs_frame(store), "lr > 0 and " * 200 + "lr > 0")
 
 
