@@ -5,8 +5,8 @@ import pytest
 from core.demo import DemoLimits
 from core.sweeplint import lint
 from core.sweepsample import candidate_values, grid_size
-from core.sweepspec import (MAX_DEPTH, MAX_SHOWN_CHARS, MAX_TEXT_CHARS, SweepConfigError, check_trainer, describe,
-                            load_spec, show)
+from core.sweepspec import SweepConfigError, check_trainer, describe, load_spec
+from core.sweeptext import MAX_DEPTH, MAX_SHOWN_CHARS, MAX_TEXT_CHARS, show
 
 TRAINER = {"dataset": {"value": "threshold"}, "model": {"value": "mlp"}}
 
