@@ -33,8 +33,9 @@ dashboard's worker does): on a shared machine spinning OpenMP threads make timin
 
     python bench/bench_sweeps.py                 # both parts, human-readable lines
     python bench/bench_sweeps.py --json          # one JSON object on stdout (progress on stderr)
-Options: --runs N, --epochs N, --eta X, --seeds 0,1,2, --grid-epochs N, --reps N, --skip-hyperband,
---skip-throughput.
+Options: --runs N, --epochs N, --eta X, --strict (hyperband judges a run's value at the bracket, not
+its best so far), --metric val_acc|val_loss (the metric hyperband judges; accuracy is compared
+either way), --seeds 0,1,2, --grid-epochs N, --reps N, --skip-hyperband, --skip-throughput.
 """
 
 from __future__ import annotations
@@ -89,12 +90,14 @@ def say(text: str, as_json: bool) -> None:
 
 # -- (a) hyperband on the same 12 configurations --------------------------------------------------
 
-def search_spec(epochs: int, eta: float | None) -> dict:
-    """The random search with `epochs` fixed; hyperband when `eta` is given."""
+def search_spec(epochs: int, eta: float | None, metric: str = "val_acc", strict: bool = False) -> dict:
+    """The random search with `epochs` fixed and `metric` as the sweep's metric; hyperband when `eta`
+    is given (judging each run's best value so far, or with `strict` its value at the bracket)."""
     spec = json.loads(json.dumps(SEARCH))
     spec["parameters"]["epochs"] = {"value": epochs}
+    spec["metric"] = {"name": metric, "goal": "minimize" if metric.endswith("loss") else "maximize"}
     if eta is not None:
-        spec["early_terminate"] = {"type": "hyperband", "min_iter": 2, "eta": eta}
+        spec["early_terminate"] = {"type": "hyperband", "min_iter": 2, "eta": eta, "strict": strict}
     return spec
 
 
@@ -140,11 +143,11 @@ def sweep_result(store, sweep_id: str, seconds: float) -> dict:
 
 def compare_draw(store, args, seed: int) -> dict:
     """One draw of configurations, trained as a full sweep and as a hyperband sweep."""
-    trials = draw_trials(search_spec(args.epochs, None), args.runs, seed)
+    trials = draw_trials(search_spec(args.epochs, None, args.metric), args.runs, seed)
     out = {"trials": trials}
     for name, eta in (("full", None), ("hyperband", args.eta)):
         say(f"(a) seed {seed}, {name}: {args.runs} runs x up to {args.epochs} epochs...", args.json)
-        sweep_id, seconds = run_trials(store, search_spec(args.epochs, eta), trials, f"bench-{name}-{seed}")
+        sweep_id, seconds = run_trials(store, search_spec(args.epochs, eta, args.metric, args.strict), trials, f"bench-{name}-{seed}")
         out[name] = sweep_result(store, sweep_id, seconds)
     return {**out, **verdicts(out["full"]["best_val_acc"] - out["hyperband"]["best_val_acc"],
                               out["hyperband"]["total_epochs"], out["full"]["total_epochs"])}
@@ -258,6 +261,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--runs", type=int, default=12, help="configurations in part (a) [12]")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per run in part (a) [12]")
+    parser.add_argument("--metric", choices=("val_acc", "val_loss"), default="val_acc",
+                        help="the sweep metric hyperband judges in part (a) [val_acc]")
+    parser.add_argument("--strict", action="store_true", help="hyperband judges a run's value at the bracket, "
+                        "not its best so far")
     parser.add_argument("--eta", type=float, default=3, help="hyperband eta in part (a) [3]")
     parser.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2],
                         help="seeds of the configurations' draws, comma-separated [0,1,2]")
