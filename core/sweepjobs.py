@@ -44,7 +44,7 @@ LIST_KEYS = ("values", "probabilities")
 VALUE_SEPARATOR = ";"
 EXAMPLE_YAML = """method: random
 metric: {name: val_loss, goal: minimize}
-early_terminate: {type: hyperband, min_iter: 2, eta: 2}
+early_terminate: {type: hyperband, min_iter: 2, eta: 3}
 run_cap: 8
 parameters:
   epochs: {value: 6}

@@ -69,7 +69,7 @@ def form_source() -> dict:
     h = st.columns(3)
     hyperband = h[0].checkbox("Hyperband early termination", True, **kept("hyperband"))
     min_iter = h[1].number_input("min_iter", 1, 1000, 2, disabled=not hyperband, **kept("min_iter"))
-    eta = h[2].number_input("eta", 2, 10, 2, disabled=not hyperband, **kept("eta"))
+    eta = h[2].number_input("eta", 2, 10, 3, disabled=not hyperband, **kept("eta"))   # W&B's default
     chosen = st.multiselect("Parameters to sweep", list(FORM_FIELDS), default=["lr", "batch_size"], **kept("fields"))
     return form_config(method, metric, goal, {name: field_picker(name) for name in chosen},
                        {"min_iter": min_iter, "eta": eta} if hyperband else None, run_cap or None)

@@ -8,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 from core import ui_keys as keys
 from core.config import TrainConfig
 from core.status import RunStatus
-from core.sweepjobs import (agents_alive, check_sweep, form_config, param_entry, start_agents, stop_sweep,
-                            wait_agents)
+from core.sweepjobs import (EXAMPLE_YAML, agents_alive, check_sweep, form_config, param_entry, start_agents,
+                            stop_sweep, wait_agents)
 from core.sweeps import create_sweep, run_agent, sweep_table
 from core.sweepviz import best_run
 from core.tracker import Store
@@ -65,6 +65,8 @@ def test_valid_yaml_and_the_default_form_show_no_error():
     assert not [b for b in at.button if b.label == "Start"][0].disabled
     at.radio(key=f"{keys.SWEEP_FORM}.mode").set_value("form").run()
     assert not at.exception and not at.error
+    assert at.number_input(key=f"{keys.SWEEP_FORM}.eta").value == 3               # W&B's default eta
+    assert "eta: 3" in EXAMPLE_YAML
     at.text_input(key=f"{keys.SWEEP_FORM}.lr.log_uniform_values.min").set_value("0.5").run()
     assert not at.exception and "parameters.lr: min 0.5 is not less than max 0.1" in at.error[0].value
 
