@@ -6,6 +6,7 @@ import multiprocessing
 import sqlite3
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from core.config import TrainConfig
 from core.errors import RunNotFound
@@ -144,6 +145,35 @@ def test_unknown_run_and_path_like_ids(store_url):
     for bad in ("../x", "", "a/b", "..", "ABC", "x" * 33):
         with pytest.raises(RunNotFound):
             store.run_folder(bad)
+
+
+def test_an_epoch_of_an_unknown_run_is_refused_and_writes_nothing(store_url):
+    store = Store(store_url)
+    with pytest.raises(RunNotFound, match="no run 'nope'"):
+        store.record_epoch("nope", {"val_acc": 0.5}, step=1, epoch=1, summary={"val_acc": 0.5})
+    with pytest.raises(IntegrityError):                              # the metrics' run must exist
+        store.record_epoch("nope", {"val_acc": 0.5}, step=1, epoch=1, step_losses=[0.1],
+                           epoch_events=[("change", {"field": "lr"}, 1)])
+    with store.engine.connect() as conn:
+        assert [conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() for t in ("metrics", "events")] == [0, 0]
+
+
+def test_record_epoch_writes_metrics_step_losses_events_summary_and_heartbeat_at_once(store_url):
+    store = Store(store_url)
+    run_id = store.create_run({})
+    store.update_summary(run_id, {"kept": 1})
+    before = store.get_run(run_id).heartbeat_at
+    store.record_epoch(run_id, {"val_acc": 0.5, "val_loss": math.inf}, step=4, epoch=2, step_losses=[0.3, 0.2],
+                       first_step=2, epoch_events=[("change", {"field": "lr", "value": 0.01}, 3)],
+                       summary={"val_acc": 0.5})
+    rows = store.metric_rows(run_id)
+    assert [(r["key"], r["step"], r["epoch"]) for r in rows] == [("val_acc", 4, 2), ("val_loss", 4, 2),
+                                                                 ("step_loss", 3, 2), ("step_loss", 4, 2)]
+    assert rows[1]["value"] == math.inf and [r["value"] for r in rows[2:]] == [0.3, 0.2]
+    assert [(e["kind"], e["data"], e["step"], e["epoch"]) for e in store.event_rows(run_id)] == \
+        [("change", {"field": "lr", "value": 0.01}, 3, 2)]
+    run = store.get_run(run_id)
+    assert run.summary == {"kept": 1, "val_acc": 0.5} and run.heartbeat_at >= before
 
 
 def test_queue_claim_controls_progress_and_stale_runs(store_url):
