@@ -47,12 +47,14 @@ are locked against later updates (W&B's behaviour).
 
 Layout: this module holds init(), resume decisions, the current run and the module-level calls;
 `core.wandb_run` the Run and the sweep trial; `core.wandb_values` config, summary and `Error`;
-`core.wandb_media` log() rows, Image and Table; `core.wandb_artifacts` Artifact.
+`core.wandb_media` log() rows, Image and Table; `core.wandb_artifacts` Artifact; `core.wandb_init`
+the checks of init()'s arguments.
 """
 
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import sys
 import time
@@ -65,6 +67,7 @@ from core.errors import RunNotFound
 from core.status import RunStatus
 from core.tracker import check_run_id, new_run_id, shared_store
 from core.wandb_artifacts import Artifact
+from core.wandb_init import check_dir, check_init_args, filtered
 from core.wandb_media import Image, Table
 from core.wandb_run import Run, RunPruned, _check_tags, _reason, current_sweep_trial
 from core.wandb_values import Error, config_dict, config_key, json_friendly
@@ -79,24 +82,6 @@ HEARTBEAT_S = 10.0            # well inside the 30 s after which a silent runnin
 SILENT_S = 30.0               # a running run without a heartbeat for this long is taken as crashed
 MAX_CODE_BYTES = 1_000_000
 AUTO_RESUMED = (RunStatus.CRASHED, RunStatus.FAILED, RunStatus.STOPPED)   # and silent running runs
-
-# Arguments of W&B's init() that mean nothing offline: accepted, ignored, and warned about once each.
-IGNORED_INIT_ARGS = {
-    "entity": "there are no W&B teams or users offline",
-    "anonymous": "there are no W&B accounts offline",
-    "force": "there is nothing to log in to",
-    "settings": "W&B's service settings do not apply to the local store",
-    "tensorboard": "TensorBoard logs are not synced",
-    "sync_tensorboard": "TensorBoard logs are not synced",
-    "monitor_gym": "gym videos are not recorded",
-    "magic": "W&B's automatic framework logging is not available",
-}
-# Arguments of W&B's init() whose meaning is not supported here: refused, saying what to do instead.
-REFUSED_INIT_ARGS = {
-    "resume_from": "rewinding a run to a step is not supported; continue it with id=... and resume='must'",
-    "fork_from": "forking a run is not supported; start a new run (and use_artifact() the old run's model)",
-}
-_warned_args: set[str] = set()
 
 # Sweep agents (core.sweeps) use these from here; the current trial itself is kept in core.wandb_run.
 SweepTrial = _wandb_run.SweepTrial
@@ -131,17 +116,17 @@ def init(project: str | None = None, config=None, name: str | None = None, id: s
          mode: str | None = None, job_type: str | None = None, reinit=None, config_exclude_keys=None,
          config_include_keys=None, allow_val_change: bool | None = None, **more) -> Run:
     """Start (or resume) a run in the store and make it the current one (`wandb.run`)."""
-    _check_init_args(more)
+    check_init_args(more, [n for n in inspect.signature(init).parameters if n != "more"])
     mode = mode or os.environ.get("WANDB_MODE") or "online"
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     if reinit not in REINIT_MODES:
         raise ValueError(f"unknown reinit {reinit!r}; choose one of: {', '.join(map(str, REINIT_MODES))}")
-    values = _filtered(config_dict(config), config_include_keys, config_exclude_keys)
+    values = filtered(config_dict(config), config_include_keys, config_exclude_keys)
     values = {config_key(k): json_friendly(v, f"config {k!r}") for k, v in values.items()}
     options = dict(project=project or os.environ.get("WANDB_PROJECT"), name=name, group=group,
                    tags=_check_tags(tags), notes=notes)
-    folder = None if mode == "disabled" else _check_dir(dir if dir is not None else os.environ.get("WANDB_DIR"))
+    folder = None if mode == "disabled" else check_dir(dir if dir is not None else os.environ.get("WANDB_DIR"))
     if run is not None and reinit in (False, "return_previous"):
         return run
     if run is not None and reinit != "create_new":
@@ -155,49 +140,6 @@ def init(project: str | None = None, config=None, name: str | None = None, id: s
     new.job_type = job_type
     _set_current(new)
     return new
-
-
-def _check_init_args(given: dict) -> None:
-    """TypeError for an argument W&B's init() does not take; Error for one refused here; a warning (once
-    per name) for one ignored offline."""
-    import inspect
-
-    unknown = sorted(set(given) - set(IGNORED_INIT_ARGS) - set(REFUSED_INIT_ARGS))
-    if unknown:
-        taken = [n for n in inspect.signature(init).parameters if n != "more"]
-        raise TypeError(f"init() got an unexpected keyword argument {unknown[0]!r}; it takes: "
-                        f"{', '.join(sorted([*taken, *IGNORED_INIT_ARGS, *REFUSED_INIT_ARGS]))}")
-    for name, value in given.items():
-        if value is None or value is False:
-            continue
-        if name in REFUSED_INIT_ARGS:
-            raise Error(f"init({name}={value!r}): {REFUSED_INIT_ARGS[name]}")
-        if name not in _warned_args:
-            _warned_args.add(name)
-            warnings.warn(f"init({name}=...) is ignored offline: {IGNORED_INIT_ARGS[name]}", stacklevel=3)
-
-
-def _check_dir(dir) -> Path | None:
-    """The folder `init(dir=...)` names, created if missing; None when none is given."""
-    if dir is None:
-        return None
-    if not isinstance(dir, (str, os.PathLike)) or not os.fspath(dir):
-        raise TypeError(f"init(dir={dir!r}): pass a folder path")
-    folder = Path(dir).expanduser().resolve()
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"init(dir={dir!r}): {folder} is a file; pass a folder for the lab's files")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"init(dir={dir!r}): cannot create {folder} ({exc.strerror}); pass a folder you can "
-                         "write to") from None
-    return folder
-
-
-def _filtered(values: dict, include, exclude) -> dict:
-    if include:
-        values = {k: v for k, v in values.items() if k in set(include)}
-    return {k: v for k, v in values.items() if k not in set(exclude or ())}
 
 
 def _disabled_run(values: dict, options: dict) -> Run:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import core.wandb as wandb
+from core import wandb_init
 from core.status import RunStatus
 from core.tracker import Store
 from tests.conftest import REPO
@@ -19,7 +20,7 @@ from tests.conftest import REPO
 def clean_wandb(monkeypatch):
     for name in ("WANDB_MODE", "WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RESUME", "WANDB_DIR"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(wandb, "_warned_args", set())
+    monkeypatch.setattr(wandb_init, "_warned_args", set())
     yield
     for open_run in list(wandb._active):
         open_run.finish()
