@@ -116,7 +116,7 @@ def init(project: str | None = None, config=None, name: str | None = None, id: s
          mode: str | None = None, job_type: str | None = None, reinit=None, config_exclude_keys=None,
          config_include_keys=None, allow_val_change: bool | None = None, **more) -> Run:
     """Start (or resume) a run in the store and make it the current one (`wandb.run`)."""
-    check_init_args(more, [n for n in inspect.signature(init).parameters if n != "more"])
+    check_init_args(more, INIT_PARAMETERS)
     mode = mode or os.environ.get("WANDB_MODE") or "online"
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
@@ -140,6 +140,9 @@ def init(project: str | None = None, config=None, name: str | None = None, id: s
     new.job_type = job_type
     _set_current(new)
     return new
+
+
+INIT_PARAMETERS = [n for n in inspect.signature(init).parameters if n != "more"]   # named in TypeErrors
 
 
 def _disabled_run(values: dict, options: dict) -> Run:

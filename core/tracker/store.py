@@ -234,7 +234,8 @@ class Store(FileMixin, SweepMixin):
         heartbeat is refreshed. Either all of it is stored or none."""
         now = time.time()
         rows = [(run_id, k, _number(v), step, epoch, now) for k, v in values.items()]
-        rows += [(run_id, "step_loss", _number(v), first_step + i + 1, epoch, now) for i, v in enumerate(step_losses)]
+        rows += [(run_id, "step_loss", _number(v), first_step + i + 1, epoch, now)
+                 for i, v in enumerate(step_losses)]
         event_rows = [(run_id, kind, json.dumps(data), at_step, epoch, now) for kind, data, at_step in epoch_events]
         sql = self._hot_sql
         with self.engine.begin() as conn:
