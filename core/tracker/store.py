@@ -240,10 +240,7 @@ class Store(FileMixin, SweepMixin):
         sql = self._hot_sql
         with self.engine.begin() as conn:
             if summary:                                  # read first: an unknown run fails with RunNotFound
-                found = conn.exec_driver_sql(sql["summary"], (run_id,)).first()
-                if found is None:
-                    raise RunNotFound(f"no run {run_id!r} in the store")
-                merged = json.dumps({**json.loads(found[0]), **summary})
+                merged = json.dumps({**self._summary(conn, run_id), **summary})
                 conn.exec_driver_sql(sql["beat_and_summary"], (now, merged, run_id))
             else:
                 conn.exec_driver_sql(sql["beat"], (now, run_id))
@@ -263,12 +260,11 @@ class Store(FileMixin, SweepMixin):
             summary = {**self._summary(conn, run_id), **values}
             conn.execute(update(runs).where(runs.c.id == run_id).values(summary=json.dumps(summary)))
 
-    @staticmethod
-    def _summary(conn, run_id: str) -> dict:
-        row = conn.execute(select(runs.c.summary).where(runs.c.id == run_id)).first()
+    def _summary(self, conn, run_id: str) -> dict:
+        row = conn.exec_driver_sql(self._hot_sql["summary"], (run_id,)).first()
         if row is None:
             raise RunNotFound(f"no run {run_id!r} in the store")
-        return json.loads(row.summary)
+        return json.loads(row[0])
 
     def finish_run(self, run_id: str, status: RunStatus, reason: str, summary: dict | None = None) -> None:
         """Record how a run ended; a run that already ended keeps its first final status."""
