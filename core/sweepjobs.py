@@ -227,6 +227,7 @@ class AgentJob:
     process: subprocess.Popen
     log: Path
     started_at: float
+    processes: int = 1                 # agents in the group (`--processes N`)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -255,7 +256,7 @@ def start_agents(sweep_id: str, processes: int = 1, count: int | None = None,
         process = subprocess.Popen(agent_command(sweep_id, processes, count), stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1], env=env,
                                    start_new_session=True)
-    job = AgentJob(sweep_id, process, log, time.time())
+    job = AgentJob(sweep_id, process, log, time.time(), processes)
     with _lock:
         _jobs.setdefault(sweep_id, []).append(job)
     return job
@@ -278,6 +279,20 @@ def agent_jobs(sweep_id: str) -> list[AgentJob]:
 def agents_alive(sweep_id: str) -> int:
     """How many agent process groups this app started for the sweep are still running."""
     return sum(job.alive() for job in agent_jobs(sweep_id))
+
+
+def agent_processes(store: Store) -> int:
+    """Agent processes this app started that still run, over all of the store's sweeps."""
+    return sum(job.processes for s in store.list_sweeps() for job in agent_jobs(s["sweep_id"]) if job.alive())
+
+
+def free_agent_slots(store: Store) -> int:
+    """How many more agent processes may start: the cores, or in a hosted demo its cap on runs at
+    once less the agent processes already running."""
+    from core.demo import demo_limits
+
+    limits = demo_limits()
+    return limits.max_jobs - agent_processes(store) if limits else os.cpu_count() or 1
 
 
 def is_live(sweep_id: str, table) -> bool:

@@ -1,7 +1,5 @@
 """Sweeps: define a W&B-style sweep, run agents on it, watch its runs live and see which settings mattered."""
 
-import os
-
 import streamlit as st
 
 from core import ui_keys as keys
@@ -13,10 +11,10 @@ from core.launch import NOT_YOURS, claim, may_change, train_again
 from core.pagestate import just_ended
 from core.registry import DATASET_NAMES, MODEL_NAMES
 from core.storecheck import store_problem
-from core.sweepjobs import (EXAMPLE_YAML, FORM_FIELDS, TRAINER_METRICS, agent_jobs, agents_alive, check_sweep,
-                            default_key_text, distribution_keys, form_config, is_live, key_label, launch_sweep,
-                            start_agents, stop_sweep, sweep_choices)
-from core.sweepspec import DISTRIBUTIONS, GOALS, METHODS, SweepConfigError, check_trainer, describe, load_spec
+from core.sweepjobs import (EXAMPLE_YAML, FORM_FIELDS, TRAINER_METRICS, agents_alive, check_sweep,
+                            default_key_text, distribution_keys, form_config, free_agent_slots, is_live, key_label,
+                            launch_sweep, start_agents, stop_sweep, sweep_choices)
+from core.sweepspec import DISTRIBUTIONS, GOALS, METHODS, SweepConfigError, describe
 from core.sweepviz import (best_run, curves_figure, display_table, importance_frame, parcoords_figure, scatter_figure,
                            scored, sweep_view, too_few_runs, top_k, varying_params)
 from core.tracker import shared_store
@@ -26,25 +24,6 @@ SHARE = st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")
 IMPORTANCE_COLUMNS = {"importance": SHARE, "fanova": SHARE,
                       "correlation": st.column_config.NumberColumn(format="%+.2f")}
 LIMITS = demo_limits()
-
-
-def agent_processes(store) -> int:
-    """Agent processes this app started that still run, over all sweeps (a job runs `--processes N`)."""
-    jobs = [job for s in store.list_sweeps() for job in agent_jobs(s["sweep_id"]) if job.alive()]
-    return sum(int(job.process.args[job.process.args.index("--processes") + 1]) for job in jobs)
-
-
-def free_agents(store) -> int:
-    """How many more agent processes may start: the cores, or in a demo its cap on runs at once."""
-    return LIMITS.max_jobs - agent_processes(store) if LIMITS else os.cpu_count() or 1
-
-
-def trainer_error(checked) -> str | None:
-    """The sweep check's error, else any value the built-in trainer (and the demo's caps) refuse."""
-    try:
-        return checked.error or check_trainer(load_spec(checked.config), LIMITS)
-    except SweepConfigError as exc:
-        return str(exc)
 
 
 def kept(name: str) -> dict:
@@ -80,7 +59,7 @@ def create_section(store) -> None:
     c = st.columns(4)
     dataset = c[0].selectbox("Dataset", DATASET_NAMES, index=DATASET_NAMES.index("digits"), **kept("dataset"))
     model = c[1].selectbox("Model", MODEL_NAMES, **kept("model"))
-    free = free_agents(store)
+    free = free_agent_slots(store)
     agents = c[2].number_input("Agents (processes)", 1, max(free, 1), 1, **kept("agents"),
                                help="Each trial runs the built-in trainer on this dataset and model, unless the "
                                     "sweep's parameters set them." + (f" The demo runs at most {LIMITS.max_jobs} "
@@ -89,7 +68,7 @@ def create_section(store) -> None:
     source = form_source() if mode == "form" else st.text_area(
         "Sweep config (W&B YAML)", EXAMPLE_YAML, height=260, key=keys.SWEEP_YAML, persist_state="session")
     checked = check_sweep(source, dataset, model)
-    if error := trainer_error(checked):
+    if error := checked.error:
         st.error(error)
     for warning in checked.warnings:
         st.warning(warning)
@@ -177,7 +156,8 @@ def sweep_buttons(store, sweep: dict) -> None:
             stop_sweep(store, sweep["sweep_id"])
         st.rerun()
     cap = f"; the demo runs at most {LIMITS.max_jobs} at once" if LIMITS else ""
-    if right.button("Add an agent", help=f"one more agent process on this sweep{cap}", disabled=free_agents(store) < 1):
+    if right.button("Add an agent", help=f"one more agent process on this sweep{cap}",
+                    disabled=free_agent_slots(store) < 1):
         start_agents(sweep["sweep_id"], store=store)
         st.rerun()
 

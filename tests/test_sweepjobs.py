@@ -3,10 +3,13 @@
 (Checking configs and stopping agents are exercised in tests/test_page_sweeps.py.)
 """
 
+import os
+
 import pandas as pd
 
 from core.status import RunStatus
-from core.sweepjobs import agent_jobs, is_live, key_label, launch_sweep, sweep_choices, wait_agents
+from core.sweepjobs import (agent_jobs, agent_processes, free_agent_slots, is_live, key_label, launch_sweep,
+                            stop_sweep, sweep_choices, wait_agents)
 from core.tracker import Store
 
 SWEEPS = [{"sweep_id": "s2", "name": None, "project": "toys", "config": {"method": "grid"}, "state": "running"},
@@ -36,7 +39,9 @@ def test_launch_sweep_creates_it_and_runs_an_agent_until_the_sweep_ends():
     [job] = agent_jobs(sweep_id)
     assert "--count" not in job.process.args and store.get_sweep(sweep_id)["config"]["method"] == "grid"
     assert is_live(sweep_id, pd.DataFrame(columns=["run_id", "state"]))      # its agent runs
+    assert job.processes == 1
     assert wait_agents(sweep_id, timeout_s=120), job.log.read_text()
+    assert agent_processes(store) == 0
     assert [t["status"] for t in store.sweep_trials(sweep_id)] == [RunStatus.FINISHED]
 
 
@@ -45,3 +50,18 @@ def test_a_sweep_is_live_while_runs_are_queued_or_running():
     assert is_live("no-agents-here", table)
     assert not is_live("no-agents-here", table.iloc[:1])
     assert not is_live("no-agents-here", pd.DataFrame(columns=["run_id", "state"]))
+
+
+def test_free_agent_slots_are_the_cores_or_the_demo_cap_less_running_agents(monkeypatch):
+    store = Store()
+    assert free_agent_slots(store) == (os.cpu_count() or 1)
+    long = {"method": "grid", "parameters": {"dataset": {"value": "threshold"}, "epochs": {"value": 100_000},
+                                             "batch_size": {"value": 6}, "seed": {"values": [1]}}}
+    sweep_id = launch_sweep(long, processes=2, count=0, store=store)
+    monkeypatch.setenv("LAB_DEMO", "1")
+    monkeypatch.setenv("LAB_DEMO_MAX_JOBS", "3")
+    try:
+        assert (agent_processes(store), free_agent_slots(store)) == (2, 1)
+    finally:
+        stop_sweep(store, sweep_id, grace_s=0.0)
+    assert (agent_processes(store), free_agent_slots(store)) == (0, 3)
