@@ -324,6 +324,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return serve(args.slots, args.parent_pid)
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sweep": cmd_sweep, "predict": cmd_predict, "runs": cmd_runs, "datasets": cmd_datasets,
-            "worker": cmd_worker}
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sweep": cmd_sweep, "predict": cmd_predict, "runs": cmd_runs,
+            "datasets": cmd_datasets, "worker": cmd_worker}
 

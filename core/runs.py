@@ -133,7 +133,8 @@ def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:
     values["epoch"] = m.epoch
     store.record_epoch(run_id, values, step=m.step, epoch=m.epoch, step_losses=m.step_losses,
                        first_step=m.step - len(m.step_losses),
-                       epoch_events=[("change", {"field": field, "value": value}, step) for step, field, value in m.changes],
+                       epoch_events=[("change", {"field": field, "value": value}, step)
+                                     for step, field, value in m.changes],
                        summary={**values, "best_epoch": m.best_epoch})
 
 

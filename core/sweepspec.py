@@ -493,7 +493,8 @@ def check_trainer(spec: SweepSpec, limits: Any = None) -> None:
             try:
                 check_demo(TrainConfig(**{**constants, p.name: value}), limits)
             except ConfigError as exc:
-                raise _fail(p.where, f"{_origin(p, label, value)} is not allowed: {_reason(str(exc), p.name)}") from None
+                reason = _reason(str(exc), p.name)
+                raise _fail(p.where, f"{_origin(p, label, value)} is not allowed: {reason}") from None
 
 
 def _origin(p: ParamSpec, label: str, value: Any) -> str:

@@ -81,8 +81,8 @@ def image_playground(predictor: Predictor, data) -> None:
     with draw:
         from streamlit_drawable_canvas import st_canvas
 
-        canvas = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#FFFFFF", height=280, return_image_data=True,
-                           width=280, drawing_mode="freedraw")
+        canvas = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#FFFFFF", height=280,
+                           width=280, return_image_data=True, drawing_mode="freedraw")
         if canvas.image_data is not None and canvas.image_data[..., 3].any():
             image = canvas_to_image(canvas.image_data)
             show_probabilities(predictor, image)
@@ -101,7 +101,8 @@ def image_playground(predictor: Predictor, data) -> None:
             st.info("Validation samples need the dataset's files; see the note above.")
             return
         index = st.number_input("Validation sample", 0, int(data.val_y.shape[0]) - 1, 0)
-        st.image(sample_images(data, [index]), width=140, caption=f"label {data.info.class_names[int(data.val_y[index])]}")
+        label = data.info.class_names[int(data.val_y[index])]
+        st.image(sample_images(data, [index]), width=140, caption=f"label {label}")
         show_probabilities(predictor, data.val_x[index:index + 1], prepared=True)
 
 

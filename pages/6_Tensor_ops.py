@@ -126,7 +126,8 @@ def shapes_tab() -> None:
     steps, shape = T.explain_matmul(a_shape, b_shape)
     right.markdown("**`A @ B` step by step**: the last two dims multiply as matrices, the dims before "
                    "them (batch dims) broadcast, a 1-D side is promoted to a matrix.")
-    right.markdown("\n".join(f"1. {step}" for step in steps) + f"\n\n**A @ B -> {'error' if shape is None else shape}**")
+    result = "error" if shape is None else shape
+    right.markdown("\n".join(f"1. {step}" for step in steps) + f"\n\n**A @ B -> {result}**")
 
 
 def modes_tab() -> None:

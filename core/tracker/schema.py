@@ -191,7 +191,8 @@ def migrate(engine: Engine) -> None:
                               f"up to {SCHEMA_VERSION}); upgrade, or point LAB_HOME elsewhere")
         for name in ADDED_RUN_COLUMNS:
             if name not in existing:
-                conn.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {'VARCHAR(32)' if name == 'sweep_id' else 'TEXT'}"))
+                kind = "VARCHAR(32)" if name == "sweep_id" else "TEXT"
+                conn.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {kind}"))
         if version is None:
             conn.execute(insert(schema_info).values(version=SCHEMA_VERSION))
         elif version < SCHEMA_VERSION:

@@ -360,7 +360,8 @@ class Store(FileMixin, SweepMixin):
         """Per-epoch metrics as a wide DataFrame: one row per epoch, one column per key."""
         import pandas as pd
 
-        rows = [r for r in self.metric_rows(run_id) if r["epoch"] is not None and r["key"] not in ("step_loss", "epoch")]
+        rows = [r for r in self.metric_rows(run_id)
+                if r["epoch"] is not None and r["key"] not in ("step_loss", "epoch")]
         if not rows:
             return pd.DataFrame(columns=["epoch"])
         frame = pd.DataFrame(rows).pivot_table(index="epoch", columns="key", values="value", aggfunc="last")
