@@ -269,7 +269,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core import sweeps
-    from core.sweepjobs import trainer_problems
+    from core.sweeptrainer import trainer_problems
     from core.sweeplint import lint
     from core.sweepspec import SweepConfigError, load_spec
 

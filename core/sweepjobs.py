@@ -21,7 +21,6 @@ training field, a distribution and its keys as text (`values` separated by ";", 
 
 from __future__ import annotations
 
-import difflib
 import os
 import signal
 import subprocess
@@ -35,11 +34,11 @@ from core.status import RunStatus
 from core.sweeplint import lint
 from core.sweeps import create_sweep
 from core.sweepspec import DISTRIBUTIONS, SweepConfigError, parse_spec, parse_text
+from core.sweeptrainer import trainer_problems
 from core.tracker import Store
 from core.worker import worker_environment
 
 GRACE_S = 3.0                    # how long stop_sweep lets agents end their runs before ending the agents
-TRAINER_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")
 LIST_KEYS = ("values", "probabilities")
 VALUE_SEPARATOR = ";"
 EXAMPLE_YAML = """method: random
@@ -140,57 +139,6 @@ def with_trainer(raw, dataset: str, model: str):
         return raw                                   # parse_spec says what is wrong with it
     fixed = {"dataset": {"value": dataset}, "model": {"value": model}}
     return {**raw, "parameters": {**fixed, **raw["parameters"]}}
-
-
-def trainer_problems(spec) -> tuple[str | None, list[str]]:
-    """(error, warnings) for running this spec with the built-in trainer (TrainConfig fields): every
-    value a parameter can give (each `values` entry, both ends of each range) must make a valid config
-    and, in a hosted demo (LAB_DEMO=1), pass the demo's caps, as on the Train page."""
-    from core.config import TrainConfig
-    from core.demo import demo_limits
-    from core.sweepspec import SweepConfigError, check_trainer
-
-    fields = list(TrainConfig.model_fields)
-    for p in spec.parameters:
-        if p.name not in fields:
-            hint = difflib.get_close_matches(p.name, fields, n=1)
-            tail = f" (did you mean {hint[0]!r}?)" if hint else f"; use one of: {', '.join(fields)}"
-            return f"parameters.{p.name}: not a setting of the built-in trainer{tail}", []
-    try:
-        check_trainer(spec, demo_limits())
-    except SweepConfigError as exc:
-        return str(exc).splitlines()[0], []
-    warnings = unused_model_settings(spec)
-    if spec.metric and spec.metric.name not in TRAINER_METRICS:
-        warnings.append(f"metric.name: the built-in trainer logs {', '.join(TRAINER_METRICS)}, "
-                        f"not {spec.metric.name!r}: its runs will have no value")
-    return None, warnings
-
-
-MODEL_SETTINGS = {"dropout": {"cnn"}, "width": {"cnn"}, "hidden": {"mlp"}, "activation": {"mlp"}}
-
-
-def unused_model_settings(spec) -> list[str]:
-    """Warnings for searched settings that none of the sweep's models use (e.g. dropout with mlp)."""
-    from core.config import TrainConfig
-
-    params = {p.name: p for p in spec.parameters}
-    model = params.get("model")
-    if model is None:
-        models = {TrainConfig.model_fields["model"].default}
-    elif model.distribution == "constant":
-        models = {model.value}
-    elif model.distribution == "categorical":
-        models = set(model.values)
-    else:
-        return []
-    notes = []
-    for name, users in MODEL_SETTINGS.items():
-        p = params.get(name)
-        if p is not None and p.distribution != "constant" and not models & users:
-            notes.append(f"parameters.{name}: model {', '.join(sorted(map(str, models)))} does not use "
-                         f"{name} (only {', '.join(sorted(users))} does), so its runs differ only by chance")
-    return notes
 
 
 def check_sweep(source, dataset: str, model: str) -> CheckedSweep:

@@ -8,7 +8,6 @@ Warnings about valid configs that are probably mistakes come from `core.sweeplin
     spec.method, spec.metric.goal             # 'random', 'maximize'
     [p.name for p in spec.parameters]         # leaves only: nested parameters get dotted names
     SweepSpec.from_dict(spec.to_dict()) == spec
-    check_trainer(spec, demo_limits())        # SweepConfigError if a value it can give fails TrainConfig
     describe(spec)                            # 'random search over 4 parameters · minimize val_loss · ...'
 
 `to_dict()` gives the normalised form: every parameter has an explicit `distribution` and its
@@ -20,7 +19,8 @@ spec's table says, so default-q samples are ints (W&B's engine fills 1.0 and giv
 
 Text is read by `core.sweeptext`, which refuses oversized, deeply nested or aliased YAML before
 anything is built; user values in messages are cut short there too (`show`).
-Sampling lives in `core.sweepsample`, hyperband decisions in `core.hyperband`, lint in `core.sweeplint`.
+Sampling lives in `core.sweepsample`, hyperband decisions in `core.hyperband`, lint in `core.sweeplint`,
+the checks for the built-in trainer in `core.sweeptrainer`.
 """
 
 from __future__ import annotations
@@ -456,53 +456,7 @@ def load_spec(source: SweepSpec | Mapping[str, Any] | str | Path) -> SweepSpec:
                     "give a dict, a YAML/JSON string or a file path")
 
 
-# --------------------------------------------------------------------------- the built-in trainer and summaries
-
-
-def _reason(message: str, name: str) -> str:
-    """What a ConfigError about field `name` says is allowed, without its leading 'name: value'."""
-    _, sep, tail = message.partition(" is not allowed: ")
-    if message.startswith(f"{name}: "):
-        message = tail if sep else message[len(name) + 2:]
-    return clip(message, 200)
-
-
-def check_trainer(spec: SweepSpec, limits: Any = None) -> None:
-    """Refuse a sweep whose runs the built-in trainer would fail: each value a parameter can give (the
-    constant, every `values` entry, both ends of a range: `core.sweepsample.candidate_values`) must
-    make a valid TrainConfig with the sweep's constants and, given demo `limits`, pass
-    `core.demo.check_demo`. The SweepConfigError names the parameter, the value and the limit."""
-    from core.config import ConfigError, TrainConfig
-    from core.demo import check_demo
-    from core.sweepsample import candidate_values
-
-    constants = {p.name: p.value for p in spec.parameters if p.distribution == "constant"}
-    try:
-        check_demo(TrainConfig(**constants), limits)
-    except ConfigError as exc:
-        message = clip(str(exc), 300)
-        named = any(message.startswith(f"{name}: ") for name in constants)
-        raise SweepConfigError(("parameters." if named else "parameters: ") + message) from None
-    for p in (p for p in spec.parameters if p.distribution != "constant"):
-        seen: set[str] = set()
-        for label, value in candidate_values(p, spec.method):
-            key = json.dumps(value, sort_keys=True, default=repr)
-            if key in seen:
-                continue
-            seen.add(key)
-            try:
-                check_demo(TrainConfig(**{**constants, p.name: value}), limits)
-            except ConfigError as exc:
-                reason = _reason(str(exc), p.name)
-                raise _fail(p.where, f"{_origin(p, label, value)} is not allowed: {reason}") from None
-
-
-def _origin(p: ParamSpec, label: str, value: Any) -> str:
-    """'values entry 0', or for ranges 'uniform can give -1 (min), which'."""
-    if p.distribution == "constant" or p.distribution.startswith("categorical"):
-        return f"{label} {show(value)}"
-    shown = f"{value:.10g}" if isinstance(value, float) else show(value)
-    return f"{p.distribution} can give {shown} ({label}), which"
+# --------------------------------------------------------------------------- summaries
 
 
 def describe(spec: SweepSpec) -> str:

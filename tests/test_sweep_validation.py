@@ -5,7 +5,8 @@ import pytest
 from core.demo import DemoLimits
 from core.sweeplint import lint
 from core.sweepsample import candidate_values, grid_size
-from core.sweepspec import SweepConfigError, check_trainer, describe, load_spec
+from core.sweepspec import SweepConfigError, describe, load_spec
+from core.sweeptrainer import check_trainer
 from core.sweeptext import MAX_DEPTH, MAX_SHOWN_CHARS, MAX_TEXT_CHARS, show
 
 TRAINER = {"dataset": {"value": "threshold"}, "model": {"value": "mlp"}}

@@ -1,0 +1,115 @@
+"""Whether a sweep suits the built-in trainer: its parameters are TrainConfig fields, every value
+they can give makes a valid config (and, in a hosted demo, passes its caps), and what it searches
+is used by its models.
+
+    check_trainer(spec, demo_limits())     # SweepConfigError naming the parameter, the value and the limit
+    error, warnings = trainer_problems(spec)   # the same as one line, plus warnings; never raises
+    unused_model_settings(spec)            # e.g. dropout searched while the only model is the mlp
+
+`core.sweepjobs.check_sweep` (the Sweeps page) and `python -m core sweep create/agent` use these.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from core.sweepspec import ParamSpec, SweepSpec
+from core.sweeptext import SweepConfigError, clip, fail, show
+
+TRAINER_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")
+MODEL_SETTINGS = {"dropout": {"cnn"}, "width": {"cnn"}, "hidden": {"mlp"}, "activation": {"mlp"}}
+
+
+def _reason(message: str, name: str) -> str:
+    """What a ConfigError about field `name` says is allowed, without its leading 'name: value'."""
+    _, sep, tail = message.partition(" is not allowed: ")
+    if message.startswith(f"{name}: "):
+        message = tail if sep else message[len(name) + 2:]
+    return clip(message, 200)
+
+
+def check_trainer(spec: SweepSpec, limits: Any = None) -> None:
+    """Refuse a sweep whose runs the built-in trainer would fail: each value a parameter can give (the
+    constant, every `values` entry, both ends of a range: `core.sweepsample.candidate_values`) must
+    make a valid TrainConfig with the sweep's constants and, given demo `limits`, pass
+    `core.demo.check_demo`. The SweepConfigError names the parameter, the value and the limit."""
+    from core.config import ConfigError, TrainConfig
+    from core.demo import check_demo
+    from core.sweepsample import candidate_values
+
+    constants = {p.name: p.value for p in spec.parameters if p.distribution == "constant"}
+    try:
+        check_demo(TrainConfig(**constants), limits)
+    except ConfigError as exc:
+        message = clip(str(exc), 300)
+        named = any(message.startswith(f"{name}: ") for name in constants)
+        raise SweepConfigError(("parameters." if named else "parameters: ") + message) from None
+    for p in (p for p in spec.parameters if p.distribution != "constant"):
+        seen: set[str] = set()
+        for label, value in candidate_values(p, spec.method):
+            key = json.dumps(value, sort_keys=True, default=repr)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                check_demo(TrainConfig(**{**constants, p.name: value}), limits)
+            except ConfigError as exc:
+                reason = _reason(str(exc), p.name)
+                raise fail(p.where, f"{_origin(p, label, value)} is not allowed: {reason}") from None
+
+
+def _origin(p: ParamSpec, label: str, value: Any) -> str:
+    """'values entry 0', or for ranges 'uniform can give -1 (min), which'."""
+    if p.distribution == "constant" or p.distribution.startswith("categorical"):
+        return f"{label} {show(value)}"
+    shown = f"{value:.10g}" if isinstance(value, float) else show(value)
+    return f"{p.distribution} can give {shown} ({label}), which"
+
+
+def trainer_problems(spec: SweepSpec) -> tuple[str | None, list[str]]:
+    """(error, warnings) for running this spec with the built-in trainer (TrainConfig fields): every
+    value a parameter can give (each `values` entry, both ends of each range) must make a valid config
+    and, in a hosted demo (LAB_DEMO=1), pass the demo's caps, as on the Train page."""
+    from core.config import TrainConfig
+    from core.demo import demo_limits
+
+    fields = list(TrainConfig.model_fields)
+    for p in spec.parameters:
+        if p.name not in fields:
+            hint = difflib.get_close_matches(p.name, fields, n=1)
+            tail = f" (did you mean {hint[0]!r}?)" if hint else f"; use one of: {', '.join(fields)}"
+            return f"parameters.{p.name}: not a setting of the built-in trainer{tail}", []
+    try:
+        check_trainer(spec, demo_limits())
+    except SweepConfigError as exc:
+        return str(exc).splitlines()[0], []
+    warnings = unused_model_settings(spec)
+    if spec.metric and spec.metric.name not in TRAINER_METRICS:
+        warnings.append(f"metric.name: the built-in trainer logs {', '.join(TRAINER_METRICS)}, "
+                        f"not {spec.metric.name!r}: its runs will have no value")
+    return None, warnings
+
+
+def unused_model_settings(spec: SweepSpec) -> list[str]:
+    """Warnings for searched settings that none of the sweep's models use (e.g. dropout with mlp)."""
+    from core.config import TrainConfig
+
+    params = {p.name: p for p in spec.parameters}
+    model = params.get("model")
+    if model is None:
+        models = {TrainConfig.model_fields["model"].default}
+    elif model.distribution == "constant":
+        models = {model.value}
+    elif model.distribution == "categorical":
+        models = set(model.values)
+    else:
+        return []
+    notes = []
+    for name, users in MODEL_SETTINGS.items():
+        p = params.get(name)
+        if p is not None and p.distribution != "constant" and not models & users:
+            notes.append(f"parameters.{name}: model {', '.join(sorted(map(str, models)))} does not use "
+                         f"{name} (only {', '.join(sorted(users))} does), so its runs differ only by chance")
+    return notes
