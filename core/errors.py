@@ -25,3 +25,10 @@ class RunNotFound(LookupError):
 
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, InputError, RunNotFound, PathError, UnsafePath)
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception's message as one line: its first non-blank line, stripped (the exception's type
+    name when the message is blank), cut to `limit` characters and marked with '…' when longer."""
+    line = next((text.strip() for text in str(exc).splitlines() if text.strip()), type(exc).__name__)
+    return line if limit is None or len(line) <= limit else line[:limit] + "…"

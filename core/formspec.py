@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from core import ui_keys as keys
 from core.config import TrainConfig
-from core.errors import USER_ERRORS
+from core.errors import USER_ERRORS, first_line
 from core.registry import DATASET_NAMES, MODEL_NAMES
 
 GROUPS = {
@@ -144,7 +144,7 @@ def error_text(exc: Exception, values: dict) -> str:
     names the data root field, its value and the reason."""
     if isinstance(exc, USER_ERRORS):
         return form_message(str(exc))
-    reason = (exc.strerror if isinstance(exc, OSError) else None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or first_line(exc)
     reason = reason[:MAX_SHOWN_CHARS * 3]
     root = values.get("data_root")
     if isinstance(root, str) and root.strip():

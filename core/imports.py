@@ -23,7 +23,7 @@ import torch
 
 from core.checkpoint import load_into, parse_weights, save_checkpoint
 from core.config import ConfigError, TrainConfig
-from core.errors import CheckpointError
+from core.errors import CheckpointError, first_line
 from core.paths import PathError, data_root
 from core.status import RunStatus
 
@@ -41,9 +41,8 @@ def read_weights(data: bytes) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for hostile or broken input; none may pass
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise CheckpointError("refused: not safetensors, and not a weights-only PyTorch file "
-                              f"({type(exc).__name__}: {first})") from None
+                              f"({type(exc).__name__}: {first_line(exc, 300)})") from None
     return state_dict_of(loaded)
 
 
@@ -113,8 +112,7 @@ def check_data_root(config: TrainConfig) -> None:
     except PathError:
         raise
     except (RuntimeError, OSError, ValueError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"data_root: {shown} cannot be used ({reason})") from None
+        raise ConfigError(f"data_root: {shown} cannot be used ({first_line(exc)})") from None
     if not usable:
         raise ConfigError(f"data_root: {shown} is not a folder on this server")
 

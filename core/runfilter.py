@@ -17,6 +17,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from core.errors import first_line
+
 QUERY_EXAMPLE = 'dataset == "moons" and best_val_acc > 0.8'
 
 
@@ -228,5 +230,5 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 def _first_line(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__).strip("'\"").rstrip(".")
+    """One line of `exc`, without the quotes a KeyError puts around its message."""
+    return first_line(exc).strip("'\"").rstrip(".")

@@ -11,6 +11,7 @@ inspect or move aside.
 
 from __future__ import annotations
 
+from core.errors import first_line
 from core.tracker import default_url, shared_store
 
 
@@ -46,7 +47,5 @@ def _advice(url: str) -> str:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = lines[0] if lines else type(exc).__name__
-    return (line if len(line) <= 200 else line[:200] + "…").rstrip(".")
+    """The driver's own message when SQLAlchemy wraps one (`orig`), as one line of at most 200 characters."""
+    return first_line(getattr(exc, "orig", None) or exc, 200).rstrip(".")

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import first_line
 from core.status import RunStatus
 from core.sweeplint import lint
 from core.sweeps import create_sweep
@@ -147,7 +148,7 @@ def check_sweep(source, dataset: str, model: str) -> CheckedSweep:
         raw = parse_text(source) if isinstance(source, str) else source
         spec = parse_spec(with_trainer(raw, dataset, model))     # load_spec of parsed text
     except SweepConfigError as exc:
-        return CheckedSweep(None, str(exc).splitlines()[0])
+        return CheckedSweep(None, first_line(exc))
     error, warnings = trainer_problems(spec)
     if error:
         return CheckedSweep(None, error)

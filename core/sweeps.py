@@ -299,14 +299,14 @@ def trial_config(store: Store, trial: Trial):
 def run_builtin_trial(store: Store, trial: Trial, _function=None) -> None:
     """Train TrainConfig(**sampled parameters) through the store, checking hyperband every epoch; a
     config the trainer (or a hosted demo's caps) refuses fails the run with the one-line reason."""
-    from core.errors import USER_ERRORS
+    from core.errors import USER_ERRORS, first_line
     from core.runs import train_tracked
     from core.worker import StoreControl
 
     try:
         config, data = trial_config(store, trial)
     except USER_ERRORS as exc:
-        store.finish_run(trial.run_id, RunStatus.FAILED, str(exc).splitlines()[0])
+        store.finish_run(trial.run_id, RunStatus.FAILED, first_line(exc))
         return
     control = StoreControl(store, trial.run_id)
     for _ in train_tracked(config, store, trial.run_id, control=control, data=data, record_steps=False):

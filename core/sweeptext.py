@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from core.errors import first_line
+
 MAX_TEXT_CHARS = 100_000     # a sweep config is a page of YAML; longer text is refused unread
 MAX_DEPTH = 50               # nesting levels of lists and mappings a sweep config may use
 MAX_SHOWN_CHARS = 80         # user values in error messages are cut to this length
@@ -80,7 +82,7 @@ _Loader.add_implicit_resolver(
 def _yaml_problem(where: str, exc: yaml.YAMLError) -> SweepConfigError:
     mark = getattr(exc, "problem_mark", None)
     at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem = getattr(exc, "problem", None) or first_line(exc)
     if isinstance(exc, _AliasRefused):
         return fail("", f"{where}{at}: {problem}")
     return fail("", f"{where} is not valid YAML or JSON{at}: {problem}")

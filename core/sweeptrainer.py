@@ -15,6 +15,7 @@ import difflib
 import json
 from typing import Any
 
+from core.errors import first_line
 from core.sweepspec import ParamSpec, SweepSpec
 from core.sweeptext import SweepConfigError, clip, fail, show
 
@@ -84,7 +85,7 @@ def trainer_problems(spec: SweepSpec) -> tuple[str | None, list[str]]:
     try:
         check_trainer(spec, demo_limits())
     except SweepConfigError as exc:
-        return str(exc).splitlines()[0], []
+        return first_line(exc), []
     warnings = unused_model_settings(spec)
     if spec.metric and spec.metric.name not in TRAINER_METRICS:
         warnings.append(f"metric.name: the built-in trainer logs {', '.join(TRAINER_METRICS)}, "

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.errors import first_line
+
 MAX_GRID_SIDE = 8
 MAX_LABELS = 32
 MAX_CLASSES = 16
@@ -238,11 +240,6 @@ def moves_frame(example: ScatterExample) -> pd.DataFrame:
                      "index value": str(example.index[i][j]), "rule": f"{target} = src[{i}][{j}]",
                      "self cell": f"self[{row}][{col}]", "collides": (row, col) in example.collisions})
     return pd.DataFrame(rows, columns=["src cell", "value", "index value", "rule", "self cell", "collides"])
-
-
-def first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 # ---------------------------------------------------------------- mul vs mm vs bmm vs @

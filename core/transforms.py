@@ -33,7 +33,7 @@ from torchvision.transforms import InterpolationMode
 
 from core.config import TrainConfig
 from core.datasets import load_dataset
-from core.errors import InputError
+from core.errors import InputError, first_line
 from core.uploads import MAX_PIXELS, read_upload, to_rgb_or_l
 
 SAMPLE_PHOTO = Path(__file__).resolve().parent / "assets" / "sample_photo.png"
@@ -325,8 +325,7 @@ def _apply(position: int, name: str, transform, x):
     try:
         return transform(x)
     except (ValueError, TypeError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TransformError(f"step {position} {name} failed on {describe_value(x)}: {reason}; "
+        raise TransformError(f"step {position} {name} failed on {describe_value(x)}: {first_line(exc)}; "
                              f"{STEP_SPECS[name].hint}") from None
 
 

@@ -14,7 +14,7 @@ import io
 
 import numpy as np
 
-from core.errors import InputError
+from core.errors import InputError, first_line
 
 MAX_UPLOAD_BYTES = 10 * 2**20                 # matches server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 16_000_000                       # well under Pillow's default of about 89 million
@@ -44,8 +44,7 @@ def read_upload(data: bytes, max_pixels: int = MAX_PIXELS):
             return ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, UnidentifiedImageError, OSError, EOFError, SyntaxError,
             ValueError) as exc:
-        reason = "not a known image format" if isinstance(exc, UnidentifiedImageError) else \
-            (str(exc).splitlines() or [type(exc).__name__])[0]
+        reason = "not a known image format" if isinstance(exc, UnidentifiedImageError) else first_line(exc)
         raise InputError(f"cannot use the upload as an image ({reason}); {allowed_text(max_pixels)}") from None
 
 

@@ -9,7 +9,7 @@ from core.analysis import (canvas_to_image, case_captions, confusion_matrix, dec
                            probability_curve, raw_points, sample_images, top_probabilities, validation_cases)
 from core.charts import boundary_figure, confusion_figure, picked_points, probability_figure
 from core.demo import DEMO_DATASETS, demo_limits, describe
-from core.errors import USER_ERRORS
+from core.errors import USER_ERRORS, first_line
 from core.imports import import_config, import_weights
 from core.registry import DATASET_NAMES, MODEL_NAMES
 from core.predict import (Predictor, checkpoint_runs, checkpoint_stamp, click_targets, clicked_cell, clicked_point,
@@ -143,7 +143,7 @@ def import_section(store) -> None:
                 config = import_config(extra, dataset, model)
                 run_id = import_weights(store, file.getvalue(), config, name=file.name)
             except (*USER_ERRORS, ValueError, TypeError) as exc:        # user errors, bad JSON included
-                st.error((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+                st.error(first_line(exc))
             else:
                 st.session_state[keys.PREDICT_RUN] = run_id
                 st.success(f"Imported as run {run_id}")

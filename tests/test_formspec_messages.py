@@ -1,11 +1,12 @@
-"""core.formspec: messages in the Train form's words, the preview's config, and the live field groups."""
+"""core.formspec: messages in the Train form's words, the preview's config, and the live field groups;
+core.errors.first_line, the one-line form of any exception."""
 
 import errno
 
 import pytest
 
 from core.config import ConfigError
-from core.errors import DataError
+from core.errors import DataError, first_line
 from core.formspec import (FORM_ERRORS, PREVIEW_FIELDS, default_form_values, error_text, form_message,
                            preview_config, visible_groups)
 
@@ -56,3 +57,11 @@ def test_the_data_group_is_drawn_live_and_the_rest_in_the_form():
     live_fields = [f.name for _, _, fields in visible_groups(demo=True, live=True) for f in fields]
     assert "data_root" not in live_fields and "dataset" in live_fields
     assert {f.key for _, _, fields in visible_groups() for f in fields} >= {"train_field.dataset", "train_field.lr"}
+
+
+def test_first_line_gives_one_line_for_any_exception():
+    assert first_line(ValueError("\n  bad value  \nsecond line")) == "bad value"
+    assert first_line(RuntimeError()) == "RuntimeError"              # a blank message names the type
+    assert first_line(KeyError("")) == "''"
+    assert first_line(OSError("x" * 50), limit=10) == "x" * 10 + "…"
+    assert first_line(OSError("short"), limit=10) == "short"
