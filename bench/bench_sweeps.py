@@ -1,6 +1,6 @@
 """Sweeps benchmark: what hyperband saves, and what a second agent process buys on 2 cores.
 
-Part (a), hyperband: one random search over the `mlp` on digits (lr log_uniform_values 1e-4..1e-1,
+Part (a), hyperband: one random search of 24 runs over the `mlp` on digits (lr log_uniform_values 1e-4..1e-1,
 batch_size q_uniform 16..128 by 16, dropout uniform 0..0.5, optimizer adam/sgd/rmsprop, hidden
 32,16 / 64,32 / 128,64; 18 epochs, so that hyperband's brackets 2, 6, 18 end where training does;
 metric val_acc, maximize), run twice: without early termination and with hyperband (min_iter 2,
@@ -8,14 +8,15 @@ eta 3 by default). Reported per sweep: the best val_acc of any run, the epochs t
 sum over runs of the epochs in `Store.metrics_frame`) and the wall time; this for 8 draws of
 configurations (seeds 0-7), since how much hyperband saves depends on the order in which good and
 bad runs arrive: with one agent each run is judged against the runs before it, so early runs face a
-small pool and go on more easily. Targets: hyperband's best within 1 point
+small pool and go on more easily (and a sweep of few runs saves less: `--runs 12` shows it; the
+first 12 configurations of a seed are the same at any `--runs`). Targets: hyperband's best within 1 point
 of the full sweep's (in every draw) while training at most half as many epochs (summed over draws;
 each draw's figure is shown too).
 
 A fair comparison needs both sweeps to try the same configurations in the same order. The random
 method draws from a fresh, unseeded `np.random.default_rng()` on every proposal (core.sweeps.propose),
-so two random sweeps never see the same draws, and a grid cannot list 12 whole configurations (it
-crosses the values of each parameter). So the 12 configurations are drawn once per seed here, with
+so two random sweeps never see the same draws, and a grid cannot list whole configurations (it
+crosses the values of each parameter). So the configurations are drawn once per seed here, with
 `core.sweepsample.sample_random(spec, np.random.default_rng(seed))`, the method's own sampler; both
 sweeps are created with that random spec, and each trial is recorded with `Store.add_trial` and
 trained by `core.sweeps.run_builtin_trial` under a `Heartbeat`: the agent's own loop, with only the
@@ -35,9 +36,10 @@ dashboard's worker does): on a shared machine spinning OpenMP threads make timin
 
     python bench/bench_sweeps.py                 # both parts, human-readable lines
     python bench/bench_sweeps.py --json          # one JSON object on stdout (progress on stderr)
-Options: --runs N, --epochs N, --eta X, --strict (hyperband judges a run's value at the bracket, not
-its best so far), --metric val_acc|val_loss (the metric hyperband judges; accuracy is compared
-either way), --seeds 0,1,2, --grid-epochs N, --reps N, --skip-hyperband, --skip-throughput.
+Options: --runs N, --epochs N, --eta X, --min-iter N, --strict (hyperband judges a run's value at
+the bracket, not its best so far), --metric val_acc|val_loss (the metric hyperband judges; accuracy
+is compared either way), --seeds 0,1,2, --grid-epochs N, --reps N, --skip-hyperband,
+--skip-throughput.
 """
 
 from __future__ import annotations
@@ -90,16 +92,17 @@ def say(text: str, as_json: bool) -> None:
     print(text, file=sys.stderr if as_json else sys.stdout, flush=True)
 
 
-# -- (a) hyperband on the same 12 configurations --------------------------------------------------
+# -- (a) hyperband on the same configurations ------------------------------------------------------
 
-def search_spec(epochs: int, eta: float | None, metric: str = "val_acc", strict: bool = False) -> dict:
+def search_spec(epochs: int, eta: float | None, metric: str = "val_acc", strict: bool = False,
+                min_iter: int = 2) -> dict:
     """The random search with `epochs` fixed and `metric` as the sweep's metric; hyperband when `eta`
     is given (judging each run's best value so far, or with `strict` its value at the bracket)."""
     spec = json.loads(json.dumps(SEARCH))
     spec["parameters"]["epochs"] = {"value": epochs}
     spec["metric"] = {"name": metric, "goal": "minimize" if metric.endswith("loss") else "maximize"}
     if eta is not None:
-        spec["early_terminate"] = {"type": "hyperband", "min_iter": 2, "eta": eta, "strict": strict}
+        spec["early_terminate"] = {"type": "hyperband", "min_iter": min_iter, "eta": eta, "strict": strict}
     return spec
 
 
@@ -149,7 +152,8 @@ def compare_draw(store, args, seed: int) -> dict:
     out = {"trials": trials}
     for name, eta in (("full", None), ("hyperband", args.eta)):
         say(f"(a) seed {seed}, {name}: {args.runs} runs x up to {args.epochs} epochs...", args.json)
-        sweep_id, seconds = run_trials(store, search_spec(args.epochs, eta, args.metric, args.strict), trials, f"bench-{name}-{seed}")
+        spec = search_spec(args.epochs, eta, args.metric, args.strict, args.min_iter)
+        sweep_id, seconds = run_trials(store, spec, trials, f"bench-{name}-{seed}")
         out[name] = sweep_result(store, sweep_id, seconds)
     return {**out, **verdicts(out["full"]["best_val_acc"] - out["hyperband"]["best_val_acc"],
                               out["hyperband"]["total_epochs"], out["full"]["total_epochs"])}
@@ -167,7 +171,7 @@ def bench_hyperband(store, args) -> dict:
     worst = max(d["acc_points_lost"] for d in draws.values()) / 100
     pooled = verdicts(worst, sum(d["hyperband"]["total_epochs"] for d in draws.values()),
                       sum(d["full"]["total_epochs"] for d in draws.values()))
-    return {"eta": args.eta, "draws": draws, "pooled": pooled}
+    return {"eta": args.eta, "min_iter": args.min_iter, "draws": draws, "pooled": pooled}
 
 
 # -- (b) throughput: 1 agent process vs 2 -----------------------------------------------------------
@@ -241,7 +245,8 @@ def report_hyperband(r: dict, as_json: bool) -> None:
     for seed, draw in r["draws"].items():
         report_draw(seed, draw, as_json)
     p = r["pooled"]
-    say(f"(a) all {len(r['draws'])} draws (hyperband min_iter 2, eta {r['eta']:g}): worst best-val_acc loss "
+    say(f"(a) all {len(r['draws'])} draws (hyperband min_iter {r['min_iter']}, eta {r['eta']:g}): "
+        f"worst best-val_acc loss "
         f"{p['acc_points_lost']:.2f} points (target <= {TARGETS['best_acc_points']}): {verdict(p['met']['best_acc'])}; "
         f"epochs trained {p['epoch_fraction']:.2f} of the full sweeps' (target <= {TARGETS['epoch_fraction']}): "
         f"{verdict(p['met']['epochs'])}", as_json)
@@ -261,13 +266,14 @@ def report_throughput(r: dict, as_json: bool) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    parser.add_argument("--runs", type=int, default=12, help="configurations in part (a) [12]")
+    parser.add_argument("--runs", type=int, default=24, help="configurations in part (a) [24]")
     parser.add_argument("--epochs", type=int, default=18, help="epochs per run in part (a) [18]")
     parser.add_argument("--metric", choices=("val_acc", "val_loss"), default="val_acc",
                         help="the sweep metric hyperband judges in part (a) [val_acc]")
     parser.add_argument("--strict", action="store_true", help="hyperband judges a run's value at the bracket, "
                         "not its best so far")
     parser.add_argument("--eta", type=float, default=3, help="hyperband eta in part (a) [3]")
+    parser.add_argument("--min-iter", type=int, default=2, help="hyperband min_iter in part (a) [2]")
     parser.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=list(range(8)),
                         help="seeds of the configurations' draws, comma-separated [0-7]")
     parser.add_argument("--grid-epochs", type=int, default=15, help="epochs per run in part (b) [15]")
