@@ -1,10 +1,13 @@
-"""One real-browser test: the app served by `streamlit run`, driven by Playwright in Debian's chromium.
+"""The real-browser tests: the app served by `streamlit run`, driven by Playwright in Debian's chromium.
 
 Starts the server on 127.0.0.1 with a temporary LAB_HOME, clicks Start with the defaults, waits for
 the loss chart to show 3 epochs, draws a stroke on the Predict canvas and waits for probabilities.
-Screenshots go to the test's tmp dir (and to docs/screenshots when UPDATE_SCREENSHOTS=1).
+Screenshots go to the test's tmp dir (and to docs/screenshots when UPDATE_SCREENSHOTS=1). A second,
+short test serves a page that raises and checks that the browser sees the error's type, not its
+message (`.streamlit/config.toml`, client.showErrorDetails).
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -36,12 +39,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path, lab_home):
+@contextlib.contextmanager
+def serve(script: str, log_path: Path, lab_home: Path):
+    """`streamlit run script` from the repository (so .streamlit/config.toml applies); yields its URL."""
     port = free_port()
-    log = open(tmp_path / "server.log", "wb")
+    log = open(log_path, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LAB_HOME": str(lab_home)},
         start_new_session=True)
@@ -53,6 +57,12 @@ def server(tmp_path, lab_home):
         os.killpg(process.pid, signal.SIGTERM)         # the server and the worker it started
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path, lab_home):
+    with serve("app.py", tmp_path / "server.log", lab_home) as url:
+        yield url
 
 
 def wait_for(check, seconds: float):
@@ -146,6 +156,7 @@ def test_train_then_draw_and_predict(server, tmp_path):
             page.get_by_text(text).first.wait_for(timeout=60_000)
             page.wait_for_timeout(1500)                   # let charts finish drawing
             assert page.get_by_text("Traceback").count() == 0, path
+            assert page.get_by_text("Deploy", exact=True).count() == 0, path      # client.toolbarMode
             page.screenshot(path=shots / f"{shot}.png", full_page=True)
         browser.close()
     names = ["train", "train_form", "predict"] + [shot for _, _, shot in PAGES]
@@ -155,3 +166,19 @@ def test_train_then_draw_and_predict(server, tmp_path):
         target.mkdir(parents=True, exist_ok=True)
         for shot in shots.iterdir():
             shutil.copy(shot, target / shot.name)
+
+
+def test_an_unexpected_error_shows_its_type_and_keeps_its_message_in_the_log(tmp_path, lab_home):
+    from playwright.sync_api import sync_playwright
+
+    script = tmp_path / "broken.py"
+    script.write_text('import streamlit as st\nst.title("A broken page")\nraise RuntimeError("secret /srv/lab/path")\n')
+    with serve(str(script), tmp_path / "server.log", lab_home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_text("RuntimeError", exact=False).first.wait_for(timeout=60_000)
+        shown = page.inner_text("body")
+        browser.close()
+    assert "A broken page" in shown and "secret" not in shown and "Traceback" not in shown
+    assert "secret /srv/lab/path" in (tmp_path / "server.log").read_text()     # for whoever runs the server

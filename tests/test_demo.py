@@ -81,10 +81,11 @@ def test_page_shows_the_caps_and_hides_server_paths(demo):
     assert all(t.label != "data root" for t in at.text_input)
 
 
-def test_xsrf_protection_and_upload_cap_are_configured():
+def test_xsrf_protection_upload_cap_and_error_details_are_configured():
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["enableXsrfProtection"] is True
     assert config["server"]["maxUploadSize"] == 10
+    assert config["client"] == {"showErrorDetails": "type", "toolbarMode": "viewer"}   # no tracebacks, no Deploy
     from core.uploads import MAX_UPLOAD_BYTES
 
     assert MAX_UPLOAD_BYTES == config["server"]["maxUploadSize"] * 2**20
