@@ -4,7 +4,8 @@
     sweep_id = create_sweep(checked.config, store=store)
     start_agents(sweep_id, processes=2)        # `python -m core sweep agent SWEEP_ID --processes 2`
     sweep_id = launch_sweep(checked.config, processes=2, count=None, store=store)   # both at once
-    agents_alive(sweep_id)                     # agent processes this app started that still run
+    agents_alive(sweep_id)                     # agent process groups this app started that still run
+    free_agent_slots(store)                    # how many more may start: the cores, or a demo's cap left
     is_live(sweep_id, table)                   # agents still running, or runs queued or running
     labels, index, error = sweep_choices(store.list_sweeps(), wanted_id)    # the page's sweep picker
     stop_sweep(store, sweep_id)                # state "stopped", running runs asked to stop, agents ended
