@@ -6,6 +6,8 @@
     python -m core resume RUN_ID [--json]
     python -m core sweep create sweep.yaml          # prints the sweep id
     python -m core sweep agent SWEEP_ID --count 8 [--processes 2]
+    python -m core sweep list [--json]              # state, runs and best value of each sweep
+    python -m core sweep stop SWEEP_ID              # no new trials; running ones asked to stop
 
 Every config field is a flag (`--batch-size 64`, `--hidden 32,16`, `--lr-table 3:1e-4,6:1e-5`).
 Bad input exits with code 2 and one line on stderr saying what was wrong, before any run exists.
@@ -82,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--count", type=int, help="trials per agent (default: until the sweep ends)")
     agent.add_argument("--processes", type=int, default=1, help="agents to start; torch threads are split")
     agent.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    listing = sweep_commands.add_parser("list", help="list sweeps: state, runs and the best value so far")
+    listing.add_argument("--json", action="store_true", help="one JSON object per sweep")
+    stop = sweep_commands.add_parser("stop", help="stop a sweep: no new trials, its running runs asked to stop")
+    stop.add_argument("sweep_id")
     worker = commands.add_parser("worker", help="train runs queued from the dashboard")
     worker.add_argument("--slots", type=int, default=2, help="runs trained at once [2]")
     worker.add_argument("--parent-pid", type=int, help="exit when this process is no longer the parent")
@@ -269,9 +275,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core import sweeps
-    from core.sweeptrainer import trainer_problems
     from core.sweeplint import lint
     from core.sweepspec import SweepConfigError, load_spec
+    from core.sweeptrainer import trainer_problems
+    from core.tracker import Store
 
     try:
         if args.sweep_command == "create":
@@ -286,10 +293,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
             print(sweeps.create_sweep(path, project=args.project))
             return 0
+        if args.sweep_command == "list":
+            return list_sweeps(args)
+        if args.sweep_command == "stop":
+            asked = sweeps.stop_sweep_runs(Store(), args.sweep_id)
+            print(f"sweep {args.sweep_id} stopped; " + (f"asked {len(asked)} running run(s) to stop: "
+                                                        f"{', '.join(asked)}" if asked else "no run was training"))
+            return 0
         return run_agents(args)
     except (SweepConfigError, LookupError) as exc:
         print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def list_sweeps(args: argparse.Namespace) -> int:
+    from core.sweepviz import sweep_overview
+    from core.tracker import Store
+
+    store = Store()
+    for sweep in store.list_sweeps():
+        row = sweep_overview(store, sweep["sweep_id"])
+        if args.json:
+            print(json.dumps(row))
+            continue
+        best = "-" if row["best_value"] is None else f"{row['best_value']:.4g} (run {row['best_run']})"
+        metric = f"{row['goal']} {row['metric']}" if row["metric"] else "no metric"
+        print(f"{row['sweep_id']}  {row['state']:<9} {row['method']:<6} {row['runs']:>4} runs  {metric}, "
+              f"best {best}  {row['name'] or row['project']}")
+    return 0
 
 
 def run_agents(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ from pathlib import Path
 from core.errors import first_line
 from core.status import RunStatus
 from core.sweeplint import lint
-from core.sweeps import create_sweep
+from core.sweeps import create_sweep, stop_sweep_runs
 from core.sweepspec import DISTRIBUTIONS, SweepConfigError, parse_spec, parse_text
 from core.sweeptrainer import trainer_problems
 from core.tracker import Store
@@ -285,11 +285,7 @@ def end_job(store: Store, job: AgentJob, running: list) -> None:
 def stop_sweep(store: Store, sweep_id: str, grace_s: float = GRACE_S) -> list[str]:
     """Stop a sweep: no new trials, its running runs asked to stop, this app's agents ended after
     `grace_s` (time for them to end their runs cleanly). Returns the runs asked to stop."""
-    store.get_sweep(sweep_id)
-    store.set_sweep_state(sweep_id, "stopped")
-    asked = [t["run_id"] for t in store.sweep_trials(sweep_id) if t["status"] is RunStatus.RUNNING]
-    for run_id in asked:
-        store.send_control(run_id, "stop", {"reason": "sweep stopped"})
+    asked = stop_sweep_runs(store, sweep_id)
     wait_agents(sweep_id, grace_s)
     running = [r for r in store.list_runs(sweep_id=sweep_id) if r.status is RunStatus.RUNNING]
     for job in agent_jobs(sweep_id):

@@ -3,6 +3,7 @@
     sweep_id = create_sweep(config_dict_or_yaml, project="digits")
     run_agent(sweep_id, count=8)                       # the built-in trainer (TrainConfig parameters)
     run_agent(sweep_id, function=my_train, count=8)    # a W&B-style function using core.wandb
+    stop_sweep_runs(store, sweep_id)                   # from any machine: no new trials, running ones stop
 
 The controller has no process of its own: each agent asks `next_trial`, which decides from what the
 store holds (grid points taken, random draws, an Optuna TPE study rebuilt from the trials for bayes,
@@ -205,6 +206,18 @@ def settle_sweep(store: Store, sweep_id: str) -> str:
     if has_ended(store, sweep_id, load_spec(sweep["config"]), trials):
         store.finish_sweep(sweep_id)
     return store.get_sweep(sweep_id)["state"]
+
+
+def stop_sweep_runs(store: Store, sweep_id: str, reason: str = "sweep stopped") -> list[str]:
+    """Stop a sweep from any process or machine sharing the store: state `stopped`, so agents take no
+    new trial, and each running run asked to stop (its agent reads the control between steps). The
+    runs asked; LookupError for an unknown sweep."""
+    store.get_sweep(sweep_id)
+    store.set_sweep_state(sweep_id, "stopped")
+    asked = [t["run_id"] for t in store.sweep_trials(sweep_id) if t["status"] is RunStatus.RUNNING]
+    for run_id in asked:
+        store.send_control(run_id, "stop", {"reason": reason})
+    return asked
 
 
 def mark_dead_trials(store: Store, sweep_id: str) -> list[str]:

@@ -154,6 +154,20 @@ def best_run(table: pd.DataFrame, goal: str) -> dict | None:
     return None if best.empty else best.iloc[0].to_dict()
 
 
+def sweep_overview(store: Store, sweep_id: str) -> dict:
+    """What `python -m core sweep list` prints of a sweep: ids, state, method, metric, its runs by
+    state and the best scored run so far. Dead agents' runs are marked crashed first, as on the page."""
+    table = sweep_table(store, sweep_id)
+    sweep = store.get_sweep(sweep_id)
+    spec = sweep_spec(store, sweep_id)
+    best = best_run(table, spec.metric.goal) if spec.metric is not None and len(table) else None
+    states = {str(k): int(v) for k, v in table["state"].value_counts().items()} if len(table) else {}
+    return {"sweep_id": sweep_id, "name": sweep["name"], "project": sweep["project"], "state": sweep["state"],
+            "method": spec.method, "metric": spec.metric.name if spec.metric else None,
+            "goal": spec.metric.goal if spec.metric else None, "runs": len(table), "states": states,
+            "best_run": best["run_id"] if best else None, "best_value": float(best["value"]) if best else None}
+
+
 def too_few_runs(done: pd.DataFrame, metric: str) -> str | None:
     """Why parallel coordinates and importance cannot be shown for these scored runs, or None: they
     need MIN_RUNS runs and a parameter that varies among them."""
