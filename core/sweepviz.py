@@ -32,7 +32,7 @@ import plotly.graph_objects as go
 from core.hyperband import brackets, reached, threshold
 from core.status import RunStatus
 from core.sweeps import hyperband_histories, sweep_spec, sweep_table
-from core.sweepspec import SweepSpec
+from core.sweepspec import SweepSpec, load_spec
 from core.tracker import Store
 
 MIN_RUNS = 3                                   # finished runs needed before importance means anything
@@ -158,8 +158,8 @@ def sweep_overview(store: Store, sweep_id: str) -> dict:
     """What `python -m core sweep list` prints of a sweep: ids, state, method, metric, its runs by
     state and the best scored run so far. Dead agents' runs are marked crashed first, as on the page."""
     table = sweep_table(store, sweep_id)
-    sweep = store.get_sweep(sweep_id)
-    spec = sweep_spec(store, sweep_id)
+    sweep = store.get_sweep(sweep_id)                     # read after the table: it may have settled the state
+    spec = load_spec(sweep["config"])
     best = best_run(table, spec.metric.goal) if spec.metric is not None and len(table) else None
     states = {str(k): int(v) for k, v in table["state"].value_counts().items()} if len(table) else {}
     return {"sweep_id": sweep_id, "name": sweep["name"], "project": sweep["project"], "state": sweep["state"],
