@@ -1,23 +1,15 @@
 """`python -m core sweep list` and `sweep stop` as a user runs them: real processes, a real store."""
 
 import json
-import os
-import subprocess
-import sys
 
 from core.status import RunStatus
 from core.sweeps import create_sweep, run_agent
 from core.tracker import Store
-from tests.conftest import REPO
+from tests.test_cli import cli
 
 TINY = {"method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
         "parameters": {"dataset": {"value": "threshold"}, "epochs": {"value": 2}, "batch_size": {"value": 6},
                        "lr": {"values": [0.05, 0.001]}}}
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, capture_output=True, text=True,
-                          env=dict(os.environ), timeout=300)
 
 
 def test_sweep_list_shows_state_runs_and_the_best_run():
