@@ -8,6 +8,8 @@ one child per claimed run, so a run starts training within a fraction of a secon
 the 4-7 s a new Python process spends importing torch. Each child is its own process: killing it
 loses only the epoch in progress, and the supervisor marks its run `crashed` when it exits without
 finishing it. At most `slots` children train at once; further runs wait as `queued`.
+The supervisor ends when the process that started it does, or on SIGTERM (`stop_workers()`), and
+stops its children as it goes, marking their runs `crashed` (they can be resumed).
 
 Live controls (stop, pause, resume, lr/momentum/weight decay/grad clip) travel through the store:
 `StoreControl` reads them between steps and writes the run's progress and heartbeat.
@@ -19,8 +21,8 @@ import fcntl
 import gc
 import multiprocessing
 import os
+import signal
 import time
-from functools import lru_cache
 from pathlib import Path
 
 from core.config import TrainConfig
@@ -100,6 +102,7 @@ def run_job(run_id: str, threads: int | None = None) -> None:
 
     import torch
 
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)      # forked from the supervisor, which ends gracefully
     torch.set_num_threads(threads or _threads["train"] or torch.get_num_threads())
     store = Store()
     store.set_progress(run_id, {"pid": os.getpid()})   # at once: a resumed run's progress names its old, dead pid
@@ -140,6 +143,11 @@ class Supervisor:
         self.store = Store()
         self.children: dict[str, multiprocessing.Process] = {}
         self.context = multiprocessing.get_context("fork")
+        self.stopping = False
+
+    def request_stop(self, *_signal) -> None:
+        """End `serve` at its next turn (it is the SIGTERM handler): the children are stopped too."""
+        self.stopping = True
 
     def reap(self) -> None:
         for run_id, child in list(self.children.items()):
@@ -176,7 +184,7 @@ class Supervisor:
 
         clean_store_leftovers(self.store.home)        # blobs half-written by a process killed earlier
         last_check = 0.0
-        while self.parent_alive():
+        while self.parent_alive() and not self.stopping:
             if time.monotonic() - last_check > STALE_CHECK_S:
                 self.store.mark_stale_as_crashed(HEARTBEAT_TIMEOUT_S)   # runs of processes that died
                 last_check = time.monotonic()
@@ -185,6 +193,9 @@ class Supervisor:
                 time.sleep(POLL_S)
         for child in self.children.values():
             child.terminate()
+        for child in self.children.values():
+            child.join(timeout=5)
+        self.reap()                                   # their runs: crashed, resumable
 
 
 class WorkerProcess:
@@ -227,19 +238,28 @@ def job_slots() -> int:
     return min(slots, limits.max_jobs) if limits else slots
 
 
+_workers: dict[tuple[str, int], WorkerProcess] = {}     # this process' supervisors, by store URL and slots
+
+
 def ensure_worker(slots: int | None = None) -> WorkerProcess:
     """Start (or restart) this process' supervisor for the current store; pages call it on load so
     that the worker is warm by the time someone clicks Start."""
     from core.tracker import default_url
 
-    worker = _worker_for(default_url(), slots or job_slots())
+    key = (default_url(), slots or job_slots())
+    worker = _workers.setdefault(key, WorkerProcess(key[1]))
     worker.ensure_running()
     return worker
 
 
-@lru_cache(maxsize=8)
-def _worker_for(url: str, slots: int) -> WorkerProcess:
-    return WorkerProcess(slots)
+def stop_workers() -> int:
+    """Stop every supervisor this process started (their training children with them); how many
+    were running. A supervisor also stops by itself when the process that started it exits."""
+    running = [w for w in _workers.values() if w.process is not None and w.process.poll() is None]
+    for worker in running:
+        worker.stop()
+    _workers.clear()
+    return len(running)
 
 
 def worker_environment() -> dict:
@@ -267,5 +287,7 @@ def main(slots: int, parent_pid: int | None) -> int:
     if lock is None:
         return 0                             # another supervisor already serves this lab
     warm_up()
-    Supervisor(slots, parent_pid).serve()
+    supervisor = Supervisor(slots, parent_pid)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)      # children put the default back
+    supervisor.serve()
     return 0

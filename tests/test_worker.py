@@ -1,0 +1,42 @@
+"""The app's training worker: a real supervisor process, started and stopped as the pages do."""
+
+import os
+import time
+
+from core.config import TrainConfig
+from core.status import RunStatus
+from core.tracker import Store
+from core.worker import ensure_worker, stop_workers, submit
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (an exited one waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_stopping_the_apps_worker_stops_the_training_it_started(lab_home):
+    store = Store()
+    worker = ensure_worker(slots=1)
+    run_id = submit(TrainConfig(dataset="threshold", batch_size=1, epochs=400), store=store, name="long")
+    pid, deadline = None, time.monotonic() + 120
+    while time.monotonic() < deadline and not (pid and store.metric_rows(run_id, ["val_acc"])):
+        pid = (store.get_run(run_id).progress or {}).get("pid")
+        time.sleep(0.1)
+    assert pid and alive(pid), "the run never started training"
+    try:
+        assert stop_workers() == 1
+        assert worker.process.poll() is not None
+        deadline = time.monotonic() + 10
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid), "the training child outlived its supervisor"
+        run = store.get_run(run_id)
+        assert run.status is RunStatus.CRASHED and "code -15" in run.reason
+        assert stop_workers() == 0
+    finally:
+        if alive(pid):
+            os.kill(pid, 9)
