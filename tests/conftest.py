@@ -1,5 +1,7 @@
-"""Shared fixtures: a temporary LAB_HOME per test, and the real MNIST files when present."""
+"""Shared fixtures: a temporary LAB_HOME per test, the training workers a test started stopped after it,
+and the real MNIST files when present."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,26 @@ def lab_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LAB_HOME", str(home))
     monkeypatch.delenv("LAB_STORE", raising=False)
     return home
+
+
+@pytest.fixture(autouse=True)
+def restore_main_module():
+    """AppTest runs a page as the `__main__` module and leaves it there. A process that a later test
+    starts with multiprocessing's spawn runs the parent's `__main__` again first: it would run that
+    page (and start a training worker) in every such process. Put the real one back after each test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
+def stop_started_workers():
+    """Pages start a training worker when they load (a process that imports torch, then waits for
+    runs), one per store, and it lives as long as the process that started it. Stop the ones a test
+    started, so that they do not pile up and take the cores and memory of the tests after it."""
+    yield
+    if "core.worker" in sys.modules:
+        sys.modules["core.worker"].stop_workers()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from core.runs import train_tracked
 from core.status import RunStatus
 from core.tracker import SchemaError, Store
 from tests.conftest import MNIST_ROOT, needs_mnist
+from tests.storeprocs import log_rows, open_store_at
 
 
 def test_run_lifecycle(store_url):
@@ -78,21 +79,12 @@ def test_migration_is_idempotent_and_a_newer_schema_is_refused(lab_home):
         Store(url)
 
 
-def _open_store_at(url: str, start_at: float) -> int:
-    import time
-
-    time.sleep(max(0.0, start_at - time.time()))
-    store = Store(url)
-    store.create_run({})
-    return 1
-
-
 def test_processes_opening_a_fresh_store_at_once_create_it_once(store_url):
     import time
 
     with multiprocessing.get_context("spawn").Pool(8) as pool:
         start_at = time.time() + 3                                   # after every worker has imported
-        opened = pool.starmap(_open_store_at, [(store_url, start_at)] * 8)
+        opened = pool.starmap(open_store_at, [(store_url, start_at)] * 8)
     assert opened == [1] * 8
     store = Store(store_url)
     assert len(store.list_runs()) == 8
@@ -273,18 +265,12 @@ def test_the_start_event_carries_the_dataset_file_checksums(lab_home):
     assert start["dataset"]["name"] == "mnist" and start["dataset"]["files"] == expected
 
 
-def _log_rows(url: str, run_id: str, worker: int) -> None:
-    store = Store(url)
-    for i in range(1000):
-        store.log_metrics(run_id, {f"w{worker}": float(i)}, step=i)
-
-
 @pytest.mark.slow
 def test_four_processes_log_4000_rows_into_one_sqlite_store(lab_home):
     url = f"sqlite:///{lab_home / 'lab.db'}"
     run_id = Store(url).create_run({})
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_log_rows, args=(url, run_id, w)) for w in range(4)]
+    workers = [context.Process(target=log_rows, args=(url, run_id, w)) for w in range(4)]
     for w in workers:
         w.start()
     for w in workers:
