@@ -1,0 +1,37 @@
+"""The tracking benchmark still runs and reports what its README promises (figures are never asserted:
+they come from the script run by hand on a quiet machine)."""
+
+import json
+import subprocess
+import sys
+
+from core.config import TrainConfig
+from core.runs import EPOCH_KEYS, prepare_data
+from core.training import train
+from tests.conftest import REPO
+
+
+def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_checkpoint(tmp_path):
+    done = subprocess.run([sys.executable, "bench/bench_tracking.py", "--json", "--skip-cnn", "--calls", "20",
+                           "--reps", "1", "--mlp-epochs", "3"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result["log"]) == {"memory", "log_metrics", "wandb_log"}
+    case = result["epochs"]["digits-mlp"]
+    assert case["epoch_samples"] == {"off": 2, "checkpoints": 2, "on": 2}      # 1 counted rep, epochs 2-3
+    assert case["met"] == (case["ratio_on_off"] <= 1 + result["targets"]["epoch_overhead"])
+    inside = case["inside_calls"]
+    assert set(inside["by_call_ms"]) == {"store", "best", "last"} and min(inside["by_call_ms"].values()) > 0
+    assert inside["ms_per_epoch"] == sum(inside["by_call_ms"].values()) < case["epoch_s"]["on"] * 1e3
+
+    config = TrainConfig(dataset="digits", model="mlp", batch_size=64, epochs=1)
+    data = prepare_data(config)
+    list(train(config, data, checkpoint_dir=tmp_path))
+    floor = case["floor"]
+    # the same tensors; the JSON record differs by its folder path and the epochs' history
+    assert abs(floor["checkpoint_bytes"] - (tmp_path / "last.safetensors").stat().st_size) < 512
+    assert floor["rows"] == len(EPOCH_KEYS) + 1 + -(-data.num_train // 64)
+    assert floor["ms"] == floor["file_ms"] + floor["commit_ms"] > 0
+    assert floor["kill_ms"] == floor["file_unsynced_ms"] + floor["commit_ms"]
+    assert case["break_even_epoch_ms"]["floor"] == floor["ms"] / result["targets"]["epoch_overhead"]
