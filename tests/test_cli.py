@@ -114,7 +114,8 @@ def test_a_killed_cli_run_is_marked_crashed_by_resume_and_runs_then_resumes():
     from core.cli import DEAD_PROCESS_SILENCE_S
     from core.tracker import Store
 
-    processes = [start_training(8) for _ in range(2)]
+    epochs = 60              # about 3 s of training: neither run can finish while the test kills the other
+    processes = [start_training(epochs) for _ in range(2)]
     run_ids = []
     for process in processes:
         first, second = (json.loads(process.stdout.readline()) for _ in range(2))
@@ -131,7 +132,7 @@ def test_a_killed_cli_run_is_marked_crashed_by_resume_and_runs_then_resumes():
     done = cli("resume", resumed, "--json")                           # no manual marking in between
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1])["status"] == "finished"
-    assert store.metrics_frame(resumed)["epoch"].tolist() == list(range(1, 9))    # all epochs, each once
+    assert store.metrics_frame(resumed)["epoch"].tolist() == list(range(1, epochs + 1))   # all epochs, each once
     assert store.get_run(resumed).status.value == "finished"
     rows = {r["run_id"]: r for r in map(json.loads, cli("runs", "--json").stdout.splitlines())}
     assert rows[listed]["status"] == "crashed"                       # marked by `runs` (or, if slow, the 30 s rule)
