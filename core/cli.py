@@ -239,7 +239,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     store.get_run(args.run_id)              # an unknown id is refused before torch is imported (5 s)
     from core.predict import Predictor, parse_cli_input
 
-    predictor = Predictor.from_run(args.run_id, store)
+    predictor = Predictor.from_folder(store.run_folder(args.run_id))
     prediction = predictor.predict(parse_cli_input(args.input, predictor.info))
     if args.json:
         print(json.dumps(prediction.to_dict(args.run_id)))
