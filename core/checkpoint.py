@@ -1,9 +1,16 @@
 """Checkpoints: one safetensors file per checkpoint, holding the weights and, in its metadata header,
-the JSON record (config, dataset info, metrics); written atomically (temporary file, flush, fsync,
-rename), so a crash leaves either the old checkpoint or the new one, never a mix or a half file.
+the JSON record (config, dataset info, metrics); written atomically (temporary file, flush, rename),
+so a crash leaves either the old checkpoint or the new one, never a mix or a half file.
 
     save_checkpoint(folder, model, meta)           # folder/best.safetensors (+ best.json, a readable copy)
+    save_checkpoint(folder, model, meta, readable_copy=False, durable=False)   # the training loop, per epoch
+    settle_checkpoints(folder, ["best", "last"])   # at a run's end: best.json, and both files fsynced
     model, meta = load_model(folder)               # rebuilt from the stored config, strict keys
+
+Durability: a write with `durable` is fsynced before its rename and survives a power cut. The training
+loop's per-epoch writes are not: like the store's commits (SQLite WAL with synchronous=NORMAL), they
+survive a killed process, which is what resuming needs, and an fsync would cost more than the rest of
+the write. `settle_checkpoints` fsyncs them once when the run ends.
 
 The record carries a SHA-256 over the tensors' bytes, checked on loading, so flipped bytes are caught.
 Nothing is unpickled.
@@ -99,16 +106,45 @@ def pack(state: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, meta: dict, stem: str = "best", *,
-                    readable_copy: bool = True) -> Path:
+                    readable_copy: bool = True, durable: bool = True) -> Path:
     """Save weights with `meta` (must hold "config" and "dataset") as `stem`.safetensors, one file;
-    with `readable_copy`, the record also as `stem`.json for people (never read back, so not fsynced)."""
+    with `readable_copy`, the record also as `stem`.json for people (never read back, so not fsynced).
+    `durable=False` skips the fsync (see the module's docstring)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     record = json.dumps({**meta, "format_version": FORMAT_VERSION, "tensors_sha256": tensors_digest(state)})
     weights_path = Path(folder) / f"{stem}.safetensors"
-    atomic_write(weights_path, pack(state, {META_KEY: record}))
+    atomic_write(weights_path, pack(state, {META_KEY: record}), durable=durable)
     if readable_copy:
         atomic_write(Path(folder) / f"{stem}.json", record.encode(), durable=False)
     return weights_path
+
+
+def settle_checkpoints(folder: Path, stems: list[str], readable: str = "best") -> None:
+    """At the end of a run: write `readable`.json from the record inside `readable`.safetensors, then
+    fsync each existing `stem`.safetensors and the folder. Missing files are skipped."""
+    folder = Path(folder)
+    source = folder / f"{readable}.safetensors"
+    if source.is_file():
+        with source.open("rb") as handle:
+            head = handle.read(8)
+            claimed = min(int.from_bytes(head, "little"), source.stat().st_size)    # read_header checks it
+            header = read_header(head + handle.read(claimed), str(source))
+        record = (header.get("__metadata__") or {}).get(META_KEY)
+        if record is not None:
+            atomic_write(folder / f"{readable}.json", record.encode(), durable=False)
+    for path in [folder / f"{stem}.safetensors" for stem in stems]:
+        if path.is_file():
+            _fsync_path(path, os.O_RDONLY)
+    if folder.is_dir():
+        _fsync_path(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _fsync_path(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_header(blob: bytes, label: str) -> dict:

@@ -5,7 +5,8 @@
 
 Optimizer state is flattened to tensors named `optim.<param index>.<name>` (safetensors holds only
 tensors) and hyperparameters go to the JSON; nothing is pickled. Written atomically like the best
-checkpoint, so a process killed mid-write leaves the previous epoch's state intact.
+checkpoint, so a process killed mid-write leaves the previous epoch's state intact. The training loop
+writes it without an fsync (`durable=False`, see `core.checkpoint`) and fsyncs it when the run ends.
 """
 
 from __future__ import annotations
@@ -67,13 +68,14 @@ def optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 def save_last(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-              generator: torch.Generator, meta: dict) -> None:
+              generator: torch.Generator, meta: dict, *, durable: bool = True) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optim, optim_meta = optimizer_tensors(optimizer.state_dict())
     tensors.update(optim)
     tensors["rng.generator"] = generator.get_state()
     tensors.update(default_rng_states(generator.device))
-    save_checkpoint(folder, _Tensors(tensors), {**meta, "optimizer": optim_meta}, stem=STEM, readable_copy=False)
+    save_checkpoint(folder, _Tensors(tensors), {**meta, "optimizer": optim_meta}, stem=STEM, readable_copy=False,
+                    durable=durable)
 
 
 def read_last(folder: Path) -> ResumeState:

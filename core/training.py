@@ -27,12 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoint import clean_leftovers, load_into, save_checkpoint
+from core.checkpoint import clean_leftovers, load_into, save_checkpoint, settle_checkpoints
 from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
 from core.earlystop import EarlyStopping
+from core.errors import CheckpointError
 from core.models import build_model
+from core.resume import STEM as LAST_STEM
 from core.resume import match_parameter_layouts, read_last, save_last, set_default_rng_states
 from core.schedules import scheduled_lr
 from core.status import RunStatus
@@ -277,12 +279,15 @@ def train(config: TrainConfig, data: TensorData | None = None, *, control: Train
         loop = _Loop(config, data, control, record_steps)
         first_epoch = restore(loop, tracker) + 1 if resume else 1
         control.outcome = yield from _run_epochs(loop, tracker, first_epoch)
+        tracker.settle()
         return control.outcome
     except GeneratorExit:
         control.outcome = tracker.outcome(RunStatus.STOPPED, "training was closed by its caller")
+        tracker.settle(quietly=True)
         raise
     except Exception as exc:
         control.outcome = tracker.outcome(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        tracker.settle(quietly=True)
         raise
     finally:
         set_determinism(previous_determinism)
@@ -354,7 +359,8 @@ class _BestTracker:
             if self.folder is not None:
                 meta = {"config": loop.config.to_dict(), "dataset": loop.data.info.to_dict(), "epoch": epoch,
                         "val_loss": val_loss, "val_acc": val_acc}
-                self.checkpoint = str(save_checkpoint(self.folder, loop.model, meta))
+                self.checkpoint = str(save_checkpoint(self.folder, loop.model, meta, readable_copy=False,
+                                                      durable=False))
         return decision
 
     def save_last(self, epoch: int, loop: _Loop) -> None:
@@ -366,7 +372,19 @@ class _BestTracker:
                 "best_val_loss": self.best_val_loss, "best_value": self.stopper.best,
                 "counter": self.stopper.counter, "monitor_history": loop.monitor_history,
                 "live": asdict(loop.live), "checkpoint": self.checkpoint}
-        save_last(self.folder, loop.model, loop.optimizer, loop.generator, meta)
+        save_last(self.folder, loop.model, loop.optimizer, loop.generator, meta, durable=False)
+
+    def settle(self, *, quietly: bool = False) -> None:
+        """When the attempt ends: best.json written, both checkpoints fsynced. The per-epoch writes
+        skip both (they survive a killed process, see `core.checkpoint`). `quietly` while another
+        error is on its way out: a failure here must not replace it."""
+        if self.folder is None:
+            return
+        try:
+            settle_checkpoints(self.folder, ["best", LAST_STEM])
+        except (OSError, CheckpointError):
+            if not quietly:
+                raise
 
     def outcome(self, status: RunStatus, reason: str) -> Outcome:
         return Outcome(status, reason, self.epochs, self.best_epoch, self.best_val_acc, self.best_val_loss,

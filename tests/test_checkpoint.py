@@ -4,7 +4,8 @@ import pickle
 import pytest
 import torch
 
-from core.checkpoint import atomic_write, load_model, pack, read_checkpoint, save_checkpoint, tensors_digest
+from core.checkpoint import (atomic_write, load_model, pack, read_checkpoint, save_checkpoint, settle_checkpoints,
+                             tensors_digest)
 from core.config import TrainConfig
 from core.datasets import DatasetInfo
 from core.errors import CheckpointError
@@ -26,6 +27,25 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     assert torch.equal(model.eval()(x), loaded(x))
     assert meta["epoch"] == 1 and len(meta["tensors_sha256"]) == 64
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 1       # the readable copy
+
+
+def test_settling_writes_the_readable_copy_from_the_file_and_skips_what_is_missing(tmp_path):
+    config = TrainConfig(dataset="digits")
+    save_checkpoint(tmp_path, build_model(config, INFO), {"config": config.to_dict(), "dataset": INFO.to_dict(),
+                                                          "epoch": 7}, readable_copy=False, durable=False)
+    assert not (tmp_path / "best.json").exists()
+    settle_checkpoints(tmp_path, ["best", "last"])             # no last.safetensors: skipped
+    _, meta = read_checkpoint(tmp_path)
+    assert json.loads((tmp_path / "best.json").read_text()) == meta and meta["epoch"] == 7
+    settle_checkpoints(tmp_path / "none", ["best"])            # a run that never saved: nothing to do
+    assert not (tmp_path / "none").exists()
+
+
+def test_settling_refuses_a_best_file_that_is_not_safetensors(tmp_path):
+    (tmp_path / "best.safetensors").write_bytes(b"\xff" * 8)
+    with pytest.raises(CheckpointError, match="header claims"):
+        settle_checkpoints(tmp_path, ["best"])
+    assert not (tmp_path / "best.json").exists()
 
 
 def test_flipped_byte_is_caught_by_checksum(tmp_path):

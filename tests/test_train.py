@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -170,6 +171,25 @@ def test_best_checkpoint_round_trip(tmp_path):
         acc = (model(data.val_x).argmax(1) == data.val_y).float().mean().item()
     assert acc == pytest.approx(best.val_acc)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_the_readable_copy_of_the_best_record_is_written_when_the_run_ends(tmp_path):
+    gen = train(TrainConfig(**{**FAST, "epochs": 4}), checkpoint_dir=tmp_path)
+    first = next(gen)
+    assert (tmp_path / "best.safetensors").is_file() and first.is_best
+    assert not (tmp_path / "best.json").exists()          # per-epoch writes leave it to the end
+    rest = list(gen)
+    _, meta = load_model(tmp_path)
+    copy = json.loads((tmp_path / "best.json").read_text())
+    assert copy == meta and copy["epoch"] == max([first, *rest], key=lambda m: -m.val_loss).epoch
+
+
+def test_a_run_closed_by_its_caller_still_gets_its_readable_copy(tmp_path):
+    gen = train(TrainConfig(**{**FAST, "epochs": 4}), checkpoint_dir=tmp_path)
+    next(gen), next(gen)
+    gen.close()
+    _, meta = load_model(tmp_path)
+    assert json.loads((tmp_path / "best.json").read_text()) == meta and meta["epoch"] in (1, 2)
 
 
 def test_record_steps_gives_one_loss_per_step():
