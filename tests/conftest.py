@@ -1,5 +1,6 @@
 """Shared fixtures: a temporary LAB_HOME per test, the training workers a test started stopped after it,
-and the real MNIST files when present."""
+and the real MNIST files when present. Also which tests a plain `python -m pytest` runs: all but
+those marked `slow` (see `pytest_collection_modifyitems`)."""
 
 import sys
 from pathlib import Path
@@ -10,6 +11,18 @@ REPO = Path(__file__).resolve().parents[1]
 MNIST_ROOT = REPO.parent / "shared" / "data"
 HAS_MNIST = (MNIST_ROOT / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").is_file()
 needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason=f"real MNIST files not found under {MNIST_ROOT}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The default run (no paths or test ids named, no -m) leaves out the tests marked `slow`, so that
+    it stays under 10 minutes on 2 cores; `python -m pytest -m slow` runs them (the README's test
+    command runs both), and naming a test file or id runs what it names."""
+    if config.option.markexpr or config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 @pytest.fixture(autouse=True)

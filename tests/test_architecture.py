@@ -43,3 +43,11 @@ def test_core_train_stays_the_training_function_after_any_import():
 
     assert callable(core.train) and core.train.__name__ == "train"
     assert core.TrainConfig().dataset == "digits"
+
+
+def test_ci_runs_the_readme_test_command_and_it_covers_the_slow_tests():
+    readme = (REPO / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("pip install -q -r requirements-dev.txt"))
+    ci_lines = (REPO / ".ci" / "run").read_text().splitlines()
+    assert command in ci_lines                                      # verbatim, as its own line
+    assert "python -m pytest -q" in command and "python -m pytest -q -m slow" in command

@@ -16,6 +16,7 @@ def cli(*args, env=None):
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
+@pytest.mark.slow
 def test_train_json_lines_then_runs_and_predict():
     done = cli("train", "--dataset", "threshold", "--batch-size", "1", "--epochs", "10", "--json")
     assert done.returncode == 0, done.stderr
@@ -73,6 +74,7 @@ def test_human_output_and_help():
         assert flag in help_text
 
 
+@pytest.mark.slow
 def test_resume_a_crashed_run_as_the_same_run():
     import json as _json
     import signal

@@ -5,6 +5,7 @@ import sqlite3
 import threading
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.status import RunStatus
@@ -100,6 +101,7 @@ def test_a_double_click_on_start_starts_one_run_then_asks():
     wait_final([r.run_id for r in Store().list_runs()])
 
 
+@pytest.mark.slow
 def test_the_job_cap_queues_runs_beyond_it(lab_home):
     """Three runs submitted at once to a real supervisor with one slot: never two training together,
     started in the order they were queued, all finished."""

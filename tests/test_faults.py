@@ -100,6 +100,7 @@ def test_sigkill_at_random_moments_loses_at_most_the_epoch_in_progress(lab_home)
     assert len([e for e in store.event_rows(run_id) if e["kind"] == "resume"]) >= KILLS - 2
 
 
+@pytest.mark.slow
 def test_a_full_disk_ends_the_run_failed_with_the_store_intact(tmp_path, monkeypatch):
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")

@@ -28,6 +28,7 @@ RANDOM = {
 }
 
 
+@pytest.mark.slow
 def test_random_sweep_with_hyperband_two_agent_processes():
     store = Store()
     sweep_id = create_sweep(RANDOM, project="sweeps")
