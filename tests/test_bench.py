@@ -5,12 +5,15 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from core.config import TrainConfig
 from core.runs import EPOCH_KEYS, prepare_data
 from core.training import train
 from tests.conftest import REPO
 
 
+@pytest.mark.slow
 def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_checkpoint(tmp_path):
     done = subprocess.run([sys.executable, "bench/bench_tracking.py", "--json", "--skip-cnn", "--calls", "20",
                            "--reps", "1", "--mlp-epochs", "3"], cwd=REPO, capture_output=True, text=True,
@@ -34,4 +37,7 @@ def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_chec
     assert floor["rows"] == len(EPOCH_KEYS) + 1 + -(-data.num_train // 64)
     assert floor["ms"] == floor["file_ms"] + floor["commit_ms"] > 0
     assert floor["kill_ms"] == floor["file_unsynced_ms"] + floor["commit_ms"]
-    assert case["break_even_epoch_ms"]["floor"] == floor["ms"] / result["targets"]["epoch_overhead"]
+    assert floor["in_place_ms"] == floor["file_in_place_ms"] + floor["commit_ms"]
+    even = case["break_even_epoch_ms"]
+    assert even["floor"] == floor["kill_ms"] / result["targets"]["epoch_overhead"]
+    assert even["fsync_floor"] == floor["ms"] / result["targets"]["epoch_overhead"]
