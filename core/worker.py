@@ -17,6 +17,7 @@ Live controls (stop, pause, resume, lr/momentum/weight decay/grad clip) travel t
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gc
 import multiprocessing
@@ -95,6 +96,23 @@ def submit(config: TrainConfig, *, store: Store | None = None, name: str | None 
                             status=RunStatus.QUEUED)
 
 
+@contextlib.contextmanager
+def sigterm_held():
+    """Hold SIGTERM back while a child is forked: the child starts with the supervisor's handler, and a
+    SIGTERM it received before `default_sigterm` would run that copy and be lost. Held, it waits."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def default_sigterm() -> None:
+    """In a training child: SIGTERM ends it (the default), including one held since its fork."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
 def run_job(run_id: str, threads: int | None = None) -> None:
     """Train one claimed run to its end (in a child process) with `threads` torch threads."""
     from core.errors import USER_ERRORS
@@ -102,7 +120,7 @@ def run_job(run_id: str, threads: int | None = None) -> None:
 
     import torch
 
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)      # forked from the supervisor, which ends gracefully
+    default_sigterm()
     torch.set_num_threads(threads or _threads["train"] or torch.get_num_threads())
     store = Store()
     store.set_progress(run_id, {"pid": os.getpid()})   # at once: a resumed run's progress names its old, dead pid
@@ -167,7 +185,8 @@ class Supervisor:
             return False
         child = self.context.Process(target=run_job, args=(run_id, self.threads_per_job()),
                                      name=f"train-{run_id}", daemon=True)
-        child.start()
+        with sigterm_held():
+            child.start()
         self.children[run_id] = child
         return True
 

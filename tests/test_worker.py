@@ -1,12 +1,14 @@
 """The app's training worker: a real supervisor process, started and stopped as the pages do."""
 
+import multiprocessing
 import os
+import signal
 import time
 
 from core.config import TrainConfig
 from core.status import RunStatus
 from core.tracker import Store
-from core.worker import ensure_worker, stop_workers, submit
+from core.worker import default_sigterm, ensure_worker, sigterm_held, stop_workers, submit
 
 
 def alive(pid: int) -> bool:
@@ -40,3 +42,22 @@ def test_stopping_the_apps_worker_stops_the_training_it_started(lab_home):
     finally:
         if alive(pid):
             os.kill(pid, 9)
+
+
+def _ignore_then_take_the_default_back() -> None:
+    """A child as the supervisor forks it: the supervisor's handler (here one that ignores) is copied,
+    and a SIGTERM arrives before the child's first lines."""
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    os.kill(os.getpid(), signal.SIGTERM)
+    default_sigterm()
+    time.sleep(10)                               # reached only if the SIGTERM was lost
+
+
+def test_a_sigterm_sent_while_a_child_starts_still_ends_the_child():
+    context = multiprocessing.get_context("fork")
+    with sigterm_held():
+        child = context.Process(target=_ignore_then_take_the_default_back)
+        child.start()
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])      # the parent's mask is back
+    child.join(timeout=20)
+    assert child.exitcode == -signal.SIGTERM
