@@ -8,7 +8,7 @@ import time
 from core.config import TrainConfig
 from core.status import RunStatus
 from core.tracker import Store
-from core.worker import default_sigterm, ensure_worker, sigterm_held, stop_workers, submit
+from core.worker import StoreWatch, default_sigterm, ensure_worker, sigterm_held, stop_workers, submit
 
 
 def alive(pid: int) -> bool:
@@ -61,3 +61,17 @@ def test_a_sigterm_sent_while_a_child_starts_still_ends_the_child():
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])      # the parent's mask is back
     child.join(timeout=20)
     assert child.exitcode == -signal.SIGTERM
+
+
+def test_an_idle_supervisor_claims_after_another_connection_commits_and_once_a_second(lab_home, monkeypatch):
+    import core.worker
+
+    store = Store()
+    watch = StoreWatch(store.url)
+    assert watch.may_have_changed()                             # the first look
+    assert not watch.may_have_changed()                         # nothing committed since
+    store.create_run({}, status=RunStatus.QUEUED)               # a page queues a run
+    assert watch.may_have_changed() and not watch.may_have_changed()
+    monkeypatch.setattr(core.worker, "FORCE_CLAIM_S", 0.0)
+    assert watch.may_have_changed()                             # the periodic look, changes or not
+    assert StoreWatch("postgresql://lab@127.0.0.1/lab").may_have_changed()     # no data_version there
