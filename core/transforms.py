@@ -11,7 +11,8 @@ A pipeline is a list of `{"name": ..., "params": {...}}` dicts (JSON-friendly, l
 whether it is random. Anything a user can get wrong raises `TransformError`, one line naming the
 step, the parameter, the value and what is allowed. Sizes follow torchvision: a pair is
 (height, width), while PIL's `.size` is (width, height); `size_order_note` spells this out.
-torchvision is imported here and nowhere else in `core` (it costs seconds to import).
+torchvision is imported here and nowhere else in `core` (it costs seconds to import). The images a
+pipeline starts from, stages as arrays to show, and rounding back to 8 bits are in `core.transformimages`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import numbers
 import secrets
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,12 +31,8 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-from core.config import TrainConfig
-from core.datasets import load_dataset
-from core.errors import InputError, first_line
-from core.uploads import MAX_PIXELS, read_upload, to_rgb_or_l
+from core.errors import first_line
 
-SAMPLE_PHOTO = Path(__file__).resolve().parent / "assets" / "sample_photo.png"
 MAX_SIDE = 2048                       # largest size a step may ask for, in pixels
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -371,101 +367,3 @@ def image_size_note(image: Image.Image) -> str:
     w, h = image.size
     channels = len(image.getbands())
     return f"PIL's .size is (w, h) = ({w}, {h}); ToTensor makes it (C, H, W) = ({channels}, {h}, {w})."
-
-
-# -- float tensors back to 8 bits ------------------------------------------------------------------
-
-def to_uint8_rounded(x: torch.Tensor) -> torch.Tensor:
-    """x in 0..1 -> uint8 by rounding to nearest, as torchvision.utils.save_image does."""
-    return x.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
-
-
-def to_uint8_truncated(x: torch.Tensor) -> torch.Tensor:
-    """x in 0..1 -> uint8 by cutting off the fraction (what ToPILImage does); clamped first."""
-    return x.mul(255).clamp(0, 255).to(torch.uint8)
-
-
-@dataclass(frozen=True)
-class RoundingComparison:
-    """Both 8-bit versions of a float (C, H, W) tensor, a (1, H, W) mask (255 where any channel
-    differs) and the counts over all values."""
-
-    rounded: torch.Tensor
-    truncated: torch.Tensor
-    mask: torch.Tensor
-    num_different: int
-    num_values: int
-    max_difference: int
-
-
-def compare_rounding(x: torch.Tensor) -> RoundingComparison:
-    rounded, truncated = to_uint8_rounded(x), to_uint8_truncated(x)
-    difference = rounded.int() - truncated.int()
-    mask = (difference != 0).any(dim=0, keepdim=True).to(torch.uint8) * 255
-    return RoundingComparison(rounded, truncated, mask, int((difference != 0).sum()), difference.numel(),
-                              int(difference.abs().max()) if difference.numel() else 0)
-
-
-def rounding_source(result: PipelineResult) -> tuple[torch.Tensor, str] | None:
-    """The tensor to bring back to 8 bits: the last float stage, with a final Normalize undone
-    (x * std + mean, as done to look at a normalised batch); None when no stage is a float tensor."""
-    for stage in reversed(result.stages):
-        x = stage.output
-        if not (torch.is_tensor(x) and x.is_floating_point()):
-            continue
-        if stage.name != "Normalize":
-            return x, f"stage {stage.index} ({stage.name})"
-        params = result.steps[stage.index - 1]["params"]
-        mean, std = (torch.tensor(params[k]).view(-1, 1, 1) for k in ("mean", "std"))
-        return x * std + mean, f"stage {stage.index} (Normalize) undone: x * std + mean"
-    return None
-
-
-def display_array(x, min_side: int = 160, max_side: int = 1024) -> tuple[np.ndarray, str]:
-    """An (H, W) or (H, W, 3) uint8 array to show any stage, and a note when values were rescaled.
-    Small images are enlarged by a whole factor (nearest) so their pixels stay crisp."""
-    note = ""
-    if isinstance(x, Image.Image):
-        array = np.asarray(x if x.mode in ("L", "RGB") else x.convert("RGB"))
-    else:
-        t = x.detach()
-        if t.is_floating_point():
-            lo, hi = float(t.min()), float(t.max())
-            if lo < 0 or hi > 1:
-                t, note = (t - lo) / max(hi - lo, 1e-12), f"values {lo:.2f}..{hi:.2f} rescaled to show"
-            t = to_uint8_rounded(t)
-        array = (t.permute(1, 2, 0) if t.shape[0] == 3 else t[0]).numpy()
-    factor = max(1, min(min_side // max(1, min(array.shape[:2])), max_side // max(array.shape[:2])))
-    return np.ascontiguousarray(array.repeat(factor, 0).repeat(factor, 1)), note
-
-
-# -- images to start from --------------------------------------------------------------------------
-
-def load_sample_photo() -> Image.Image:
-    """The bundled 320x240 synthetic landscape (generated, not a real photo)."""
-    with Image.open(SAMPLE_PHOTO) as image:
-        return image.convert("RGB")
-
-
-def dataset_sample(index: int, dataset: str = "digits") -> tuple[Image.Image, str]:
-    """Validation sample `index` of an image dataset, un-normalised to 0..255, and its class name."""
-    data = load_dataset(TrainConfig(dataset=dataset))
-    count = int(data.val_y.shape[0])
-    if not _is_int(index) or not 0 <= index < count:
-        raise TransformError(f"sample index {index!r} is out of range; use 0..{count - 1}")
-    info = data.info
-    shape = (-1, 1, 1)
-    x = data.val_x[index] * torch.tensor(info.std).view(shape) + torch.tensor(info.mean).view(shape)
-    array = to_uint8_rounded(x.float().clamp(0, 1))
-    image = Image.fromarray(array[0].numpy(), "L") if array.shape[0] == 1 else \
-        Image.fromarray(array.permute(1, 2, 0).numpy(), "RGB")
-    return image, info.class_names[int(data.val_y[index])]
-
-
-def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Uploaded bytes -> an RGB or L image through core.uploads (the same pixel limit as every other
-    upload), or TransformError for the page."""
-    try:
-        return to_rgb_or_l(read_upload(data, max_pixels))
-    except InputError as exc:
-        raise TransformError(str(exc)) from None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core import transformimages as ti
 from core import transforms as tf
 from core.uploads import fit_for_preview
 
@@ -48,19 +49,19 @@ def step_title(index: int, spec: tf.StepSpec) -> str:
 
 def photo_source():
     """The bundled sample photo and its caption."""
-    return tf.load_sample_photo(), "The bundled sample photo (synthetic)."
+    return ti.load_sample_photo(), "The bundled sample photo (synthetic)."
 
 
 def dataset_source(index: int, dataset: str):
     """Validation sample `index` of an image dataset, un-normalised, and its caption; TransformError
     when the index is out of range."""
-    image, label = tf.dataset_sample(index, dataset)
+    image, label = ti.dataset_sample(index, dataset)
     return image, f"{dataset} validation sample {index}, class {label}, un-normalised to 0..255."
 
 
 def upload_source(data: bytes):
     """Uploaded bytes as an image scaled for previews, and its caption (TransformError for a bad file)."""
-    image, note = fit_for_preview(tf.open_image(data))
+    image, note = fit_for_preview(ti.open_image(data))
     return image, f"The uploaded image{', ' + note if note else ''}."
 
 
@@ -71,7 +72,7 @@ def stage_tiles(result: tf.PipelineResult) -> list[tuple[np.ndarray, str]]:
     rows = result.stats.to_dict("records")
     tiles = []
     for stage in result.stages:
-        array, note = tf.display_array(stage.output)
+        array, note = ti.display_array(stage.output)
         row = rows[stage.index]
         tiles.append((array, f"{stage.index}. {stage.name}: {row['type']} {row['shape']} "
                              f"{row['dtype']}{f' ({note})' if note else ''}"))
@@ -89,14 +90,14 @@ class RoundingSummary:
 
 def rounding_summary(result: tf.PipelineResult) -> RoundingSummary | None:
     """Rounding against truncation on the last float stage (see `rounding_source`); None without one."""
-    source = tf.rounding_source(result)
+    source = ti.rounding_source(result)
     if source is None:
         return None
     x, where = source
-    cmp = tf.compare_rounding(x)
+    cmp = ti.compare_rounding(x)
     text = (f"From {where}: rounding, `(x * 255 + 0.5).clamp(0, 255).to(torch.uint8)` as "
             f"`torchvision.utils.save_image` does, and truncation, `(x * 255).to(torch.uint8)` as `ToPILImage` "
             f"does, differ in **{cmp.num_different:,} of {cmp.num_values:,}** values (by at most "
             f"{cmp.max_difference}).")
     shown = (("rounded", cmp.rounded), ("truncated", cmp.truncated), ("pixels that differ (white)", cmp.mask))
-    return RoundingSummary(text, tuple((tf.display_array(t)[0], name) for name, t in shown))
+    return RoundingSummary(text, tuple((ti.display_array(t)[0], name) for name, t in shown))
