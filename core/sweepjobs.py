@@ -35,7 +35,8 @@ from core.errors import first_line
 from core.status import RunStatus
 from core.sweeplint import lint
 from core.sweeps import create_sweep, stop_sweep_runs
-from core.sweepspec import DISTRIBUTIONS, SweepConfigError, parse_spec, parse_text
+from core.sweepparams import DISTRIBUTIONS
+from core.sweepspec import SweepConfigError, parse_spec, parse_text
 from core.sweeptrainer import trainer_problems
 from core.tracker import Store
 from core.worker import worker_environment

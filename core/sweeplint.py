@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 
-from core.sweepspec import ParamSpec, SweepSpec, show
+from core.sweepparams import ParamSpec
+from core.sweepspec import SweepSpec, show
 
 
 def _lint_log_bounds(p: ParamSpec) -> list[str]:

@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.registry import choose
-from core.sweepspec import GRID_DISTRIBUTIONS, ParamSpec, SweepConfigError, SweepSpec, range_grid_count
+from core.sweepparams import GRID_DISTRIBUTIONS, ParamSpec, range_grid_count
+from core.sweepspec import SweepConfigError, SweepSpec
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

@@ -16,7 +16,8 @@ import json
 from typing import Any
 
 from core.errors import first_line
-from core.sweepspec import ParamSpec, SweepSpec
+from core.sweepparams import ParamSpec
+from core.sweepspec import SweepSpec
 from core.sweeptext import SweepConfigError, clip, fail, show
 
 TRAINER_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")

@@ -14,7 +14,8 @@ from core.storecheck import store_problem
 from core.sweepjobs import (EXAMPLE_YAML, FORM_FIELDS, agents_alive, check_sweep, default_key_text, distribution_keys,
                             form_config, free_agent_slots, is_live, key_label, launch_sweep, start_agents, stop_sweep,
                             sweep_choices)
-from core.sweepspec import DISTRIBUTIONS, GOALS, METHODS, SweepConfigError, describe
+from core.sweepparams import DISTRIBUTIONS
+from core.sweepspec import GOALS, METHODS, SweepConfigError, describe
 from core.sweeptrainer import TRAINER_METRICS
 from core.sweepviz import (best_run, curves_figure, display_table, importance_frame, parcoords_figure, scatter_figure,
                            scored, sweep_view, too_few_runs, top_k, varying_params)

@@ -15,7 +15,8 @@ from scipy import stats
 from core.sweepsample import (SAMPLERS, grid_points, grid_size, impute_value, iter_grid,
                               observe_value, optuna_distributions, param_value, q_uniform_grid,
                               quantize, reached_target, sample_random, suggest, values_from_params)
-from core.sweepspec import DISTRIBUTIONS, SweepConfigError, load_spec
+from core.sweepparams import DISTRIBUTIONS
+from core.sweepspec import SweepConfigError, load_spec
 from tests.conftest import REPO
 
 N = 20_000

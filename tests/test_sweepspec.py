@@ -6,7 +6,8 @@ import json
 import pytest
 
 from core.sweeplint import lint
-from core.sweepspec import DISTRIBUTIONS, HyperbandSpec, MetricSpec, ParamSpec, SweepConfigError, SweepSpec, load_spec
+from core.sweepparams import DISTRIBUTIONS, ParamSpec
+from core.sweepspec import HyperbandSpec, MetricSpec, SweepConfigError, SweepSpec, load_spec
 
 SEED_EXAMPLE = {
     "method": "random",
