@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoint import clean_leftovers, load_into, save_checkpoint, settle_checkpoints
+from core.checkpoint import load_into, save_checkpoint, settle_checkpoints
 from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
@@ -36,6 +36,7 @@ from core.errors import CheckpointError
 from core.models import build_model
 from core.resume import STEM as LAST_STEM
 from core.resume import match_parameter_layouts, read_last, save_last, set_default_rng_states
+from core.savefile import clean_leftovers
 from core.schedules import scheduled_lr
 from core.status import RunStatus
 

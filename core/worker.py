@@ -225,7 +225,7 @@ class Supervisor:
         return self.parent_pid is None or os.getppid() == self.parent_pid
 
     def serve(self) -> None:
-        from core.checkpoint import clean_store_leftovers
+        from core.savefile import clean_store_leftovers
 
         clean_store_leftovers(self.store.home)        # blobs half-written by a process killed earlier
         last_check = 0.0

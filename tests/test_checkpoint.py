@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from core.checkpoint import (atomic_write, load_model, pack, read_checkpoint, save_checkpoint, settle_checkpoints,
+from core.checkpoint import (META_KEY, load_model, pack, read_checkpoint, save_checkpoint, settle_checkpoints,
                              tensors_digest)
 from core.config import TrainConfig
 from core.datasets import DatasetInfo
@@ -25,7 +25,7 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     loaded, meta = load_model(tmp_path)
     x = torch.randn(4, 1, 8, 8)
     assert torch.equal(model.eval()(x), loaded(x))
-    assert meta["epoch"] == 1 and len(meta["tensors_sha256"]) == 64
+    assert meta["epoch"] == 1 and meta["format_version"] == 2 and len(meta["file_sha256"]) == 64
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 1       # the readable copy
 
 
@@ -48,14 +48,67 @@ def test_settling_refuses_a_best_file_that_is_not_safetensors(tmp_path):
     assert not (tmp_path / "best.json").exists()
 
 
+def flip(path, position, old=None, new=None):
+    blob = bytearray(path.read_bytes())
+    if old is not None:
+        position = blob.index(old)
+        blob[position:position + len(old)] = new
+    else:
+        blob[position] ^= 0xFF
+    path.write_bytes(bytes(blob))
+
+
 def test_flipped_byte_is_caught_by_checksum(tmp_path):
     saved(tmp_path)
-    path = tmp_path / "best.safetensors"
-    blob = bytearray(path.read_bytes())
-    blob[-1] ^= 0xFF
-    path.write_bytes(bytes(blob))
-    with pytest.raises(CheckpointError, match="corrupt: its weights do not match their recorded checksum"):
+    flip(tmp_path / "best.safetensors", -1)
+    with pytest.raises(CheckpointError, match="corrupt: its contents do not match their recorded checksum"):
         load_model(tmp_path)
+
+
+def test_a_changed_record_in_the_header_is_caught_too(tmp_path):
+    saved(tmp_path)
+    flip(tmp_path / "best.safetensors", None, b'\\"epoch\\": 1', b'\\"epoch\\": 7')   # still valid JSON
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(tmp_path)
+
+
+def test_the_checksum_is_the_sha256_of_the_file_with_its_own_field_zeroed(tmp_path):
+    import hashlib
+
+    saved(tmp_path)
+    blob = (tmp_path / "best.safetensors").read_bytes()
+    _, meta = read_checkpoint(tmp_path)
+    zeroed = blob.replace(meta["file_sha256"].encode(), b"0" * 64)
+    assert zeroed.count(b"0" * 64) == 1 and hashlib.sha256(zeroed).hexdigest() == meta["file_sha256"]
+
+
+def format_1_file(tmp_path, model, config):
+    """A checkpoint as format 1 wrote it: the record's checksum over the tensors, no file checksum."""
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    record = {"config": config.to_dict(), "dataset": INFO.to_dict(), "epoch": 3, "format_version": 1,
+              "tensors_sha256": tensors_digest(state)}
+    (tmp_path / "best.safetensors").write_bytes(pack(state, {META_KEY: json.dumps(record)}))
+
+
+def test_format_1_checkpoints_still_load_and_their_checksum_is_still_checked(tmp_path):
+    config = TrainConfig(dataset="digits")
+    model = build_model(config, INFO)
+    format_1_file(tmp_path, model, config)
+    loaded, meta = load_model(tmp_path)
+    x = torch.randn(2, 1, 8, 8)
+    assert meta["epoch"] == 3 and torch.equal(model.eval()(x), loaded(x))
+    flip(tmp_path / "best.safetensors", -1)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(tmp_path)
+
+
+def test_a_record_carried_over_from_another_checkpoint_gets_a_fresh_checksum(tmp_path):
+    saved(tmp_path)
+    _, meta = read_checkpoint(tmp_path)                          # holds the old file's digest
+    config = TrainConfig(dataset="digits")
+    save_checkpoint(tmp_path / "copy", build_model(config, INFO), {**meta, "tensors_sha256": "x"})
+    _, again = read_checkpoint(tmp_path / "copy")
+    assert again["file_sha256"] != meta["file_sha256"] and "tensors_sha256" not in again
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00" * 7, b"garbage" * 10, pickle.dumps({"a": 1}),
@@ -86,20 +139,6 @@ def test_wrong_architecture_lists_what_does_not_match(tmp_path):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_model(tmp_path)
-
-
-def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
-    target = tmp_path / "f.bin"
-    atomic_write(target, b"old")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr("core.checkpoint.os.replace", broken_replace)
-    with pytest.raises(OSError):
-        atomic_write(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
 def test_pack_writes_what_safetensors_writes_for_every_dtype():

@@ -7,10 +7,12 @@ resumes as the same run.
 
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 
 from core.checkpoint import load_model
 from core.config import TrainConfig
+from core.errors import CheckpointError
 from core.resume import has_last, read_last
 from core.runs import queue_resume
 from core.status import RunStatus
@@ -45,14 +48,37 @@ def training_pid(store, run_id, not_pid):
 
 
 def kill_during_write(folder: Path, pid: int) -> bool:
-    """SIGKILL the moment a temporary file of the resumable checkpoint appears (or after 5 s); True if
-    one was there (the kill then lands between creating and renaming it)."""
-    deadline = time.time() + 5
+    """SIGKILL the moment the process starts writing its resumable checkpoint (or after 5 s); True if
+    the kill landed in a write. The loop writes into its spare file (`.last.safetensors.<pid>.spare.tmp`)
+    and then exchanges it with `last.safetensors`: the spare's contents changing under the same inode
+    mark a write in progress; a new inode under that name marks a finished exchange."""
+    spare = folder / f".last.safetensors.{pid}.spare.tmp"
+    seen, deadline = None, time.time() + 5
     while time.time() < deadline:
-        if any(folder.glob(".last.*.tmp")):
+        try:
+            stat = spare.stat()
+        except FileNotFoundError:
+            continue
+        now = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if seen is not None and now[0] == seen[0] and now != seen:
             os.kill(pid, signal.SIGKILL)
             return True
+        seen = now
     os.kill(pid, signal.SIGKILL)
+    return False
+
+
+def torn_spare(folder: Path, pid: int) -> bool:
+    """Whether the killed process's spare holds a checkpoint that does not verify (a write cut short)."""
+    spare = folder / f".last.safetensors.{pid}.spare.tmp"
+    if not spare.is_file():
+        return False
+    with tempfile.TemporaryDirectory() as copy:
+        shutil.copyfile(spare, Path(copy) / "last.safetensors")
+        try:
+            read_last(Path(copy))
+        except CheckpointError:
+            return True
     return False
 
 
@@ -76,11 +102,13 @@ def test_sigkill_at_random_moments_loses_at_most_the_epoch_in_progress(lab_home)
     rng = random.Random(0)
     try:
         run_id = submit(TrainConfig(dataset="digits", hidden=(512, 512), epochs=400, batch_size=128))
-        folder, last_pid, during_write, progress = store.run_folder(run_id), None, 0, []
+        folder, last_pid, during_write, torn, progress = store.run_folder(run_id), None, 0, 0, []
         for kill in range(KILLS):
             pid = wait(lambda: training_pid(store, run_id, last_pid))
             if kill % 2:
                 during_write += kill_during_write(folder, pid)
+                wait(lambda: store.get_run(run_id).status is RunStatus.CRASHED)
+                torn += torn_spare(folder, pid)
             else:
                 time.sleep(rng.uniform(0.2, 2.5))
                 os.kill(pid, signal.SIGKILL)
@@ -93,7 +121,7 @@ def test_sigkill_at_random_moments_loses_at_most_the_epoch_in_progress(lab_home)
     finally:
         supervisor.kill()
         supervisor.wait()
-    assert progress[-1] >= 5 and during_write >= 5, (progress, during_write)
+    assert progress[-1] >= 5 and during_write >= 5 and torn >= 5, (progress, during_write, torn)
     assert not list(folder.glob(".*.tmp"))
     epochs = store.metrics_frame(run_id)["epoch"].tolist()
     assert epochs == list(range(1, len(epochs) + 1))                 # no gaps, no duplicates

@@ -69,7 +69,7 @@ class FileMixin:
         return self.home / "artifacts" / sha[:2] / sha
 
     def put_blob(self, data: bytes) -> str:
-        from core.checkpoint import atomic_write
+        from core.savefile import atomic_write
 
         sha = hashlib.sha256(data).hexdigest()
         target = self.blob_path(sha)
@@ -79,7 +79,7 @@ class FileMixin:
 
     def put_file(self, source: Path) -> tuple[str, int]:
         """Store a file's content (streamed); (sha256, size)."""
-        from core.checkpoint import atomic_write
+        from core.savefile import atomic_write
 
         sha = sha256_file(source)
         target = self.blob_path(sha)
