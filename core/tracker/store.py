@@ -6,7 +6,8 @@
     store.finish_run(run_id, RunStatus.FINISHED, "completed all 10 epochs", summary={...})
     store.get_run(run_id).summary, store.metrics_frame(run_id)
 
-This module is the only one that writes SQL. SQLite runs in WAL mode with a busy timeout so that
+This package is the only place that writes SQL; the write of each epoch and `log()` call is in
+`core.tracker.hotpath`. SQLite runs in WAL mode with a busy timeout so that
 several processes (a worker, the CLI, a script) can log at once while pages read. The schema is
 created idempotently on first use. Finished runs are immutable: their status does not change again.
 """
@@ -30,6 +31,7 @@ from core.errors import RunNotFound
 from core.paths import lab_home
 from core.status import RunStatus
 from core.tracker.files import FileMixin
+from core.tracker.hotpath import SQLITE_PRAGMAS, EpochWriter, hot_statements
 from core.tracker.sweeprows import SweepMixin
 from core.tracker.schema import controls, events, metrics, migrate, runs
 
@@ -82,10 +84,9 @@ def default_url(home: Path | None = None) -> str:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
     cursor.close()
 
 
@@ -129,6 +130,7 @@ class Store(FileMixin, SweepMixin):
         self.engine = self._connect(self.url)
         migrate(self.engine)
         self._hot_sql = hot_statements(self.engine.dialect.paramstyle)
+        self._epochs = EpochWriter(self.engine, self.url, BUSY_TIMEOUT_MS)
 
     @staticmethod
     def _connect(url: str) -> Engine:
@@ -237,17 +239,7 @@ class Store(FileMixin, SweepMixin):
         rows += [(run_id, "step_loss", _number(v), first_step + i + 1, epoch, now)
                  for i, v in enumerate(step_losses)]
         event_rows = [(run_id, kind, json.dumps(data), at_step, epoch, now) for kind, data, at_step in epoch_events]
-        sql = self._hot_sql
-        with self.engine.begin() as conn:
-            if summary:                                  # read first: an unknown run fails with RunNotFound
-                merged = json.dumps({**self._summary(conn, run_id), **summary})
-                conn.exec_driver_sql(sql["beat_and_summary"], (now, merged, run_id))
-            else:
-                conn.exec_driver_sql(sql["beat"], (now, run_id))
-            if rows:
-                conn.exec_driver_sql(sql["metrics"], rows)
-            if event_rows:
-                conn.exec_driver_sql(sql["events"], event_rows)
+        self._epochs.write(run_id, now, rows, event_rows, summary)
 
     def log_event(self, run_id: str, kind: str, data: dict | None = None, *, step: int | None = None,
                   epoch: int | None = None) -> None:
@@ -366,19 +358,6 @@ class Store(FileMixin, SweepMixin):
             return pd.DataFrame(columns=["epoch"])
         frame = pd.DataFrame(rows).pivot_table(index="epoch", columns="key", values="value", aggfunc="last")
         return frame.reset_index().rename_axis(columns=None)
-
-
-def hot_statements(paramstyle: str) -> dict[str, str]:
-    """The statements of `record_epoch` as driver SQL (placeholders in the driver's `paramstyle`): the
-    path of every log() call and every epoch skips SQLAlchemy's statement building, which cost about
-    half of each call."""
-    mark = "?" if paramstyle == "qmark" else "%s"
-    marks = ", ".join([mark] * 6)
-    return {"summary": f"SELECT summary FROM runs WHERE id = {mark}",
-            "beat_and_summary": f"UPDATE runs SET heartbeat_at = {mark}, summary = {mark} WHERE id = {mark}",
-            "beat": f"UPDATE runs SET heartbeat_at = {mark} WHERE id = {mark}",
-            "metrics": f"INSERT INTO metrics (run_id, key, value, step, epoch, wall_time) VALUES ({marks})",
-            "events": f"INSERT INTO events (run_id, kind, data, step, epoch, wall_time) VALUES ({marks})"}
 
 
 def _number(value: Any) -> float | None:

@@ -1,0 +1,108 @@
+"""The write that every epoch and every `log()` call makes: metrics rows, events, the summary and the
+heartbeat of one run, in one transaction.
+
+    writer = EpochWriter(engine, url)
+    writer.write(run_id, now, rows, event_rows, summary)    # all of it or none
+
+On a SQLite file it goes straight through the `sqlite3` module on a connection of its own (one per
+thread and process, opened on first use, with the store's pragmas) in a `BEGIN IMMEDIATE`
+transaction. SQLAlchemy's connection checkout, implicit transaction and result wrapping cost about as
+much again as the statements themselves. Errors come out as SQLAlchemy's exception classes, like
+every other store call. Other databases (PostgreSQL) take the same statements through the engine.
+
+A connection is never used in a process other than the one that opened it: after a fork, the child
+opens its own and leaves the inherited one untouched (closing it could disturb the parent's locks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from core.errors import RunNotFound
+
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
+_INHERITED: list[sqlite3.Connection] = []        # connections a forked child must neither use nor close
+
+
+def hot_statements(paramstyle: str) -> dict[str, str]:
+    """The statements of an epoch's write as driver SQL, placeholders in the driver's `paramstyle`."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * 6)
+    return {"summary": f"SELECT summary FROM runs WHERE id = {mark}",
+            "beat_and_summary": f"UPDATE runs SET heartbeat_at = {mark}, summary = {mark} WHERE id = {mark}",
+            "beat": f"UPDATE runs SET heartbeat_at = {mark} WHERE id = {mark}",
+            "metrics": f"INSERT INTO metrics (run_id, key, value, step, epoch, wall_time) VALUES ({marks})",
+            "events": f"INSERT INTO events (run_id, kind, data, step, epoch, wall_time) VALUES ({marks})"}
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file of a `sqlite:///file` URL; None for other databases and in-memory ones."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///")
+    return None if not path or path == ":memory:" or "?" in path or path.startswith("file:") else path
+
+
+class EpochWriter:
+    """One run's epoch record in one transaction (see the module's docstring)."""
+
+    def __init__(self, engine: Engine, url: str, busy_timeout_ms: int) -> None:
+        self.engine = engine
+        self.sql = hot_statements(engine.dialect.paramstyle)
+        self.path = sqlite_file(url)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+
+    def write(self, run_id: str, now: float, rows: list[tuple], event_rows: list[tuple],
+              summary: dict[str, Any] | None) -> None:
+        if self.path is None:
+            with self.engine.begin() as conn:
+                self._statements(conn.exec_driver_sql, run_id, now, rows, event_rows, summary)
+            return
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")           # waits (busy timeout) for another writer
+            try:
+                self._statements(conn.execute, run_id, now, rows, event_rows, summary, conn.executemany)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance("epoch record", None, exc, sqlite3.Error) from exc
+
+    def _statements(self, execute, run_id, now, rows, event_rows, summary, executemany=None) -> None:
+        sql, many = self.sql, executemany or execute    # SQLAlchemy's exec_driver_sql takes a list as many
+        if summary:                                     # read first: an unknown run fails with RunNotFound
+            found = execute(sql["summary"], (run_id,)).fetchone()
+            if found is None:
+                raise RunNotFound(f"no run {run_id!r} in the store")
+            execute(sql["beat_and_summary"], (now, json.dumps({**json.loads(found[0]), **summary}), run_id))
+        else:
+            execute(sql["beat"], (now, run_id))
+        if rows:
+            many(sql["metrics"], rows)
+        if event_rows:
+            many(sql["events"], event_rows)
+
+    def _connection(self) -> sqlite3.Connection:
+        local, pid = self._local, os.getpid()
+        conn = getattr(local, "conn", None)
+        if conn is not None and local.pid == pid:
+            return conn
+        if conn is not None:                            # opened by the parent of this forked process
+            _INHERITED.append(conn)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        for pragma in SQLITE_PRAGMAS:
+            conn.execute(pragma)
+        local.conn, local.pid = conn, pid
+        return conn
