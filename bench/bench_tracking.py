@@ -27,13 +27,13 @@ which would drown the few milliseconds measured here; both sides run with the sa
 
 Part (c), the floor: after every epoch a killed run must find that epoch's metrics committed and its
 `last` checkpoint on disk. The same two writes with nothing of Torch Lab in between (the checkpoint's
-size in bytes written to a new file and renamed over the old one, by os calls, without an fsync, as
-the training loop writes it; the epoch's metric rows and one row update in one transaction of the
-sqlite3 module, WAL and synchronous=NORMAL as the store, no index) give the least such an epoch costs
-on this disk, measured in the same run. Two variants are reported beside it: the file fsynced before
-its rename (it would then survive a power cut too), and the bytes written over an existing file in
-place (no new file, no rename: what a scheme without the temporary file would pay; alone it is not
-atomic).
+size in bytes written over a spare file and exchanged with the old one in one rename, by os calls,
+without an fsync, as the training loop writes it (`core.savefile.write_in_turn`); the epoch's metric
+rows and one row update in one transaction of the sqlite3 module, WAL and synchronous=NORMAL as the
+store, no index) give the least such an epoch costs on this disk, measured in the same run. Three
+variants are reported beside it: a new file renamed over the old one (the loop's write until
+2026-11-29), the same fsynced before its rename (it would then survive a power cut too), and the
+bytes written over an existing file in place (no spare, no rename: alone it is not atomic).
 
 Targets: tracking on at most 2% slower per epoch than off (TARGETS["epoch_overhead"]). Where a case
 misses it, the absolute milliseconds added per epoch are the figure to read: a fixed cost per epoch
@@ -209,13 +209,13 @@ def compare_epochs(config, reps: int, scratch: Path, as_json: bool) -> dict:
     rows = len(EPOCH_KEYS) + 1 + -(-data.num_train // config.batch_size)     # epoch values, then step losses
     floor = durable_floor(scratch / "floor", (scratch / "ckpt-1" / "last.safetensors").stat().st_size, rows)
     off_ms = result["epoch_s"]["off"] * 1e3
-    for key in ("ms", "kill_ms", "in_place_ms"):
+    for key in ("ms", "kill_ms", "renamed_ms", "in_place_ms"):
         floor[key.replace("ms", "vs_off")] = floor[key] / off_ms
     result["floor"] = floor
     share = TARGETS["epoch_overhead"]
     result["break_even_epoch_ms"] = {"measured": max(result["added_ms_per_epoch"], 0) / share,
-                                     "floor": floor["kill_ms"] / share, "fsync_floor": floor["ms"] / share,
-                                     "in_place_floor": floor["in_place_ms"] / share}
+                                     "floor": floor["kill_ms"] / share, "renamed_floor": floor["renamed_ms"] / share,
+                                     "fsync_floor": floor["ms"] / share, "in_place_floor": floor["in_place_ms"] / share}
     return result
 
 
@@ -245,37 +245,57 @@ def overwrite_in_place(path: Path, payload: bytes) -> float:
     return time.perf_counter() - start
 
 
+def write_and_exchange(spare: Path, path: Path, payload: bytes) -> float:
+    """Seconds to write `payload` over the existing `spare` and swap it with `path` in one rename
+    (a plain rename where the exchange is not available), without an fsync."""
+    from core.savefile import exchange
+
+    start = time.perf_counter()
+    fd = os.open(spare, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.pwrite(fd, payload, 0)
+    finally:
+        os.close(fd)
+    if not exchange(spare, path):
+        os.replace(spare, path)
+    return time.perf_counter() - start
+
+
 def durable_floor(folder: Path, checkpoint_bytes: int, rows: int, reps: int = 60) -> dict:
     """Median milliseconds of the two writes each epoch needs, done as cheaply as Python can:
-    `checkpoint_bytes` to a new file, renamed over the previous one, without an fsync (it survives a
-    killed process) and with one (a power cut too), or written over an existing file in place; `rows`
-    metric rows and one update of a run row in one SQLite transaction."""
+    `checkpoint_bytes` written over a spare file exchanged with the previous one (the loop's way), or
+    to a new file renamed over the previous one, without an fsync (it survives a killed process) and
+    with one (a power cut too), or written over an existing file in place; `rows` metric rows and one
+    update of a run row in one SQLite transaction."""
     folder.mkdir(parents=True, exist_ok=True)
     payload = os.urandom(checkpoint_bytes)
-    (folder / "in-place.bin").write_bytes(payload)
+    for name in ("in-place.bin", "exchanged.bin", ".exchanged.spare"):
+        (folder / name).write_bytes(payload)
     db = sqlite3.connect(folder / "floor.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("CREATE TABLE metrics (run_id TEXT, key TEXT, value REAL, step INTEGER, epoch INTEGER, t REAL)")
     db.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, summary TEXT, heartbeat_at REAL)")
     db.execute("INSERT INTO runs VALUES ('floor', '{}', 0)")
-    fsynced, unsynced, in_place, commits = [], [], [], []
+    times = {"file_exchanged_ms": [], "file_renamed_ms": [], "file_ms": [], "file_in_place_ms": [], "commit_ms": []}
     for rep in range(reps):
-        fsynced.append(write_and_rename(folder, "last.bin", payload, fsync=True))
-        unsynced.append(write_and_rename(folder, "last-unsynced.bin", payload, fsync=False))
-        in_place.append(overwrite_in_place(folder / "in-place.bin", payload))
+        times["file_ms"].append(write_and_rename(folder, "last.bin", payload, fsync=True))
+        times["file_renamed_ms"].append(write_and_rename(folder, "last-unsynced.bin", payload, fsync=False))
+        times["file_exchanged_ms"].append(write_and_exchange(folder / ".exchanged.spare", folder / "exchanged.bin",
+                                                             payload))
+        times["file_in_place_ms"].append(overwrite_in_place(folder / "in-place.bin", payload))
         start = now = time.perf_counter()
         db.execute("BEGIN")
         db.execute("UPDATE runs SET heartbeat_at = ?, summary = ? WHERE id = 'floor'", (now, json.dumps({"rep": rep})))
         db.executemany("INSERT INTO metrics VALUES ('floor', 'k', ?, ?, ?, ?)",
                        [(0.5, i, rep, now) for i in range(rows)])
         db.execute("COMMIT")
-        commits.append(time.perf_counter() - start)
+        times["commit_ms"].append(time.perf_counter() - start)
     db.close()
-    out = {"checkpoint_bytes": checkpoint_bytes, "rows": rows, "file_ms": statistics.median(fsynced) * 1e3,
-           "file_unsynced_ms": statistics.median(unsynced) * 1e3, "file_in_place_ms": statistics.median(in_place) * 1e3,
-           "commit_ms": statistics.median(commits) * 1e3}
-    out["kill_ms"] = out["file_unsynced_ms"] + out["commit_ms"]     # what the training loop does: survives a kill
+    out = {"checkpoint_bytes": checkpoint_bytes, "rows": rows,
+           **{key: statistics.median(values) * 1e3 for key, values in times.items()}}
+    out["kill_ms"] = out["file_exchanged_ms"] + out["commit_ms"]    # what the training loop does: survives a kill
+    out["renamed_ms"] = out["file_renamed_ms"] + out["commit_ms"]   # the loop's write until 2026-11-29
     out["ms"] = out["file_ms"] + out["commit_ms"]                   # survives a power cut
     out["in_place_ms"] = out["file_in_place_ms"] + out["commit_ms"]
     return out
@@ -330,13 +350,14 @@ def report_case(name: str, r: dict, as_json: bool) -> None:
         f"epoch is {inside['ratio']:.3f}x itself without them: {'met' if inside['met'] else 'NOT met'}", as_json)
     f, even = r["floor"], r["break_even_epoch_ms"]
     say(f"  floor on this disk: {f['kill_ms']:.2f} ms per epoch = {f['kill_vs_off']:.1%} of the untracked epoch "
-        f"({f['checkpoint_bytes'] / 1024:.0f} KiB written to a new file and renamed {f['file_unsynced_ms']:.2f} ms; "
-        f"{f['rows']} rows committed {f['commit_ms']:.2f} ms); with an fsync before the rename {f['ms']:.2f} ms = "
+        f"({f['checkpoint_bytes'] / 1024:.0f} KiB written over a spare and exchanged {f['file_exchanged_ms']:.2f} ms; "
+        f"{f['rows']} rows committed {f['commit_ms']:.2f} ms); to a new file renamed over the old "
+        f"{f['renamed_ms']:.2f} ms = {f['renamed_vs_off']:.1%}; with an fsync before that rename {f['ms']:.2f} ms = "
         f"{f['vs_off']:.1%}; overwriting a file in place instead {f['in_place_ms']:.2f} ms = {f['in_place_vs_off']:.1%}",
         as_json)
     say(f"  2% of an epoch covers the added cost from {even['measured']:.0f} ms epochs, the floor from "
-        f"{even['floor']:.0f} ms (with fsync {even['fsync_floor']:.0f} ms, in place {even['in_place_floor']:.0f} ms)",
-        as_json)
+        f"{even['floor']:.0f} ms (renamed {even['renamed_floor']:.0f} ms, with fsync {even['fsync_floor']:.0f} ms, "
+        f"in place {even['in_place_floor']:.0f} ms)", as_json)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

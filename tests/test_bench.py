@@ -36,8 +36,10 @@ def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_chec
     assert abs(floor["checkpoint_bytes"] - (tmp_path / "last.safetensors").stat().st_size) < 512
     assert floor["rows"] == len(EPOCH_KEYS) + 1 + -(-data.num_train // 64)
     assert floor["ms"] == floor["file_ms"] + floor["commit_ms"] > 0
-    assert floor["kill_ms"] == floor["file_unsynced_ms"] + floor["commit_ms"]
+    assert floor["kill_ms"] == floor["file_exchanged_ms"] + floor["commit_ms"]
+    assert floor["renamed_ms"] == floor["file_renamed_ms"] + floor["commit_ms"]
     assert floor["in_place_ms"] == floor["file_in_place_ms"] + floor["commit_ms"]
     even = case["break_even_epoch_ms"]
     assert even["floor"] == floor["kill_ms"] / result["targets"]["epoch_overhead"]
     assert even["fsync_floor"] == floor["ms"] / result["targets"]["epoch_overhead"]
+    assert even["renamed_floor"] == floor["renamed_ms"] / result["targets"]["epoch_overhead"]
