@@ -27,6 +27,7 @@ from pathlib import Path
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 _NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOENT}
+_SPARE_FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -51,10 +52,10 @@ def write_in_turn(path: Path, data) -> None:
     the module's docstring). A failure leaves `path` as it was and removes the spare."""
     spare = path.parent / f".{path.name}.{os.getpid()}.spare.tmp"
     try:
-        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(spare, _SPARE_FLAGS, 0o644)
     except FileNotFoundError:                              # the folder does not exist yet
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(spare, _SPARE_FLAGS, 0o644)
     try:
         try:
             _write_all(fd, memoryview(data))
@@ -69,9 +70,12 @@ def write_in_turn(path: Path, data) -> None:
 
 
 def _write_all(fd: int, view: memoryview) -> None:
+    """All of `view` from the file's start (a write may take less than it is given)."""
     offset = 0
+    if not hasattr(os, "pwrite"):                          # Windows
+        os.lseek(fd, 0, os.SEEK_SET)
     while offset < len(view):
-        offset += os.pwrite(fd, view[offset:], offset)
+        offset += os.pwrite(fd, view[offset:], offset) if hasattr(os, "pwrite") else os.write(fd, view[offset:])
 
 
 def _renameat2():

@@ -96,3 +96,11 @@ def test_a_writer_killed_at_random_moments_always_leaves_a_whole_version(tmp_pat
         os.waitpid(pid, 0)
         assert target.read_bytes() in versions, f"kill {kill} left a torn file"
     assert clean_leftovers(tmp_path) <= 20 and spares(tmp_path) == []
+
+
+def test_without_pwrite_the_spare_is_written_from_its_start(tmp_path, monkeypatch):
+    monkeypatch.delattr("core.savefile.os.pwrite")             # as on Windows
+    target = tmp_path / "last.safetensors"
+    for data in (b"long version " * 50, b"short", b"x" * 2000):
+        write_in_turn(target, data)
+        assert target.read_bytes() == data
