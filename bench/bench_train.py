@@ -54,7 +54,8 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from torchvision import transforms  # noqa: E402
 
 from core.config import ConfigError, TrainConfig  # noqa: E402
-from core.datafiles import IDX_FOLDERS, find_idx, read_idx  # noqa: E402
+from core.datacheck import IDX_FOLDERS, find_idx  # noqa: E402
+from core.datafiles import read_idx  # noqa: E402
 from core.datasets import TensorData, load_dataset, split  # noqa: E402
 from core.models import build_model  # noqa: E402
 from core.training import resolve_device, seed_everything, train  # noqa: E402

@@ -125,6 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.paths import data_root, lab_home
 
     lab_home(), data_root(config.data_root)         # an unusable folder fails fast, before torch loads
+    refuse_early_data_problem(config)
     from core.runs import environment, prepare_data
     from core.tracker import Store
 
@@ -133,6 +134,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_id = store.create_run(config.to_dict(), name=args.name, project=args.project, source="cli",
                               environment=environment())
     return run_and_print(store, run_id, config, data, args.json, resume=False)
+
+
+def refuse_early_data_problem(config: TrainConfig) -> None:
+    """A DataError for data mistakes that show without loading anything (a cnn on points, missing
+    MNIST files), raised before torch's import: about 1 s instead of 5-8 s to answer."""
+    from core.datacheck import early_data_problem
+    from core.errors import DataError
+
+    problem = early_data_problem(config)
+    if problem:
+        raise DataError(problem)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from core.config import TrainConfig
+from core.datacheck import IDX_FOLDERS, find_idx, idx_files_missing, idx_raw_dir
 from core.datasets import DatasetInfo, cap_samples
 from core.errors import DataError
 from core.paths import data_root, sha256_file
 
-IDX_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                    "Bag", "Ankle boot")
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -48,13 +48,6 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
-def find_idx(raw_dir: Path, stem: str) -> Path | None:
-    for candidate in (raw_dir / stem, raw_dir / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_idx_split(raw_dir: Path, split: str):
     """(images as float (N,1,28,28) in 0..1, labels, files) of one split, or None when absent."""
     images = find_idx(raw_dir, f"{split}-images-idx3-ubyte")
@@ -71,17 +64,14 @@ def load_idx_split(raw_dir: Path, split: str):
 
 def load_idx_dataset(config: TrainConfig):
     """MNIST or Fashion-MNIST from IDX files; see the module docstring for which split is used."""
-    folder = IDX_FOLDERS[config.dataset]
     root = data_root(config.data_root)
-    raw_dir = root / folder / "raw"
+    raw_dir = idx_raw_dir(config)
     test = load_idx_split(raw_dir, "t10k")
     if test is None and config.download:
         download_torchvision(config.dataset, root)
         test = load_idx_split(raw_dir, "t10k")
     if test is None:
-        raise DataError(f"{config.dataset} files not found: put t10k-images-idx3-ubyte.gz and "
-                        f"t10k-labels-idx1-ubyte.gz (and optionally the train-* files) in {raw_dir}, "
-                        "pass --data-root, or use --download where the network allows")
+        raise DataError(idx_files_missing(config.dataset, raw_dir))
     train = load_idx_split(raw_dir, "train")
     names = FASHION_CLASSES if config.dataset == "fashion-mnist" else tuple(str(i) for i in range(10))
     style = "mnist" if config.dataset == "mnist" else "natural"

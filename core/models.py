@@ -20,6 +20,7 @@ import math
 from torch import nn
 
 from core.config import TrainConfig
+from core.datacheck import cnn_needs_images
 from core.datasets import DatasetInfo
 from core.errors import DataError
 from core.registry import MODEL_NAMES, choose
@@ -50,8 +51,7 @@ class GlobalMaxPool(nn.Module):
 
 def build_cnn(config: TrainConfig, info: DatasetInfo) -> nn.Module:
     if info.kind != "image":
-        raise DataError(f"model 'cnn' needs an image dataset; {info.name!r} holds {info.kind}s "
-                        "(use mlp or logreg)")
+        raise DataError(cnn_needs_images(info.name, info.kind))
     channels, height, width_px = info.input_shape
     small = min(height, width_px) < 16
     w = config.width
