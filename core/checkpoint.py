@@ -29,7 +29,7 @@ from safetensors import SafetensorError, TensorSpec, serialize
 from safetensors.torch import load as load_safetensors
 
 from core.errors import CheckpointError
-from core.savefile import atomic_write, clean_leftovers, fsync_folder, fsync_path, write_in_turn
+from core.savefile import atomic_replace, atomic_write, clean_leftovers, fsync_folder, fsync_path, write_in_turn
 
 FORMAT_VERSION = 2                   # 2: `file_sha256` over the whole file; 1: `tensors_sha256` (still read)
 DIGEST_KEY = "file_sha256"
@@ -163,6 +163,10 @@ def read_checkpoint(folder: Path, stem: str = "best") -> tuple[dict[str, torch.T
     path = Path(folder) / f"{stem}.safetensors"
     if not path.is_file():
         raise CheckpointError(f"no checkpoint in {folder} (the run has not finished an epoch yet?)")
+    return read_checkpoint_file(path)
+
+
+def read_checkpoint_file(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     blob = path.read_bytes()
     header = read_header(blob, str(path))
     state = parse_weights(blob, str(path))
@@ -173,6 +177,25 @@ def read_checkpoint(folder: Path, stem: str = "best") -> tuple[dict[str, torch.T
     if not _checksum_matches(blob, state, meta):
         raise CheckpointError(f"{path} is corrupt: its contents do not match their recorded checksum")
     return state, meta
+
+
+def recover_previous(folder: Path, stem: str) -> int | None:
+    """Put the newest per-epoch spare of `stem` that passes every check in place of
+    `stem`.safetensors, and return its epoch; None when no spare does. Per-epoch writes are not
+    fsynced (see the module's docstring): after a power cut during a run the current file can fail its
+    checksum while the previous version, older on disk, is whole in the spare."""
+    found = []
+    for spare in Path(folder).glob(f".{stem}.safetensors.*.spare.tmp"):
+        try:
+            _, meta = read_checkpoint_file(spare)
+        except (CheckpointError, OSError):
+            continue
+        found.append((meta.get("epoch", 0), str(spare)))
+    if not found:
+        return None
+    epoch, spare = max(found)
+    atomic_replace(Path(spare), Path(folder) / f"{stem}.safetensors")
+    return epoch
 
 
 def _checksum_matches(blob: bytes, state: dict[str, torch.Tensor], meta: dict) -> bool:

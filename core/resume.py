@@ -7,6 +7,8 @@ Optimizer state is flattened to tensors named `optim.<param index>.<name>` (safe
 tensors) and hyperparameters go to the JSON; nothing is pickled. Written atomically like the best
 checkpoint, so a process killed mid-write leaves the previous epoch's state intact. The training loop
 writes it without an fsync (`durable=False`, see `core.checkpoint`) and fsyncs it when the run ends.
+After a power cut during a run, a `last` file that fails its checks gives way to the previous
+epoch's version in the spare file, when that one passes them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import read_checkpoint, save_checkpoint
+from core.checkpoint import read_checkpoint, recover_previous, save_checkpoint
+from core.errors import CheckpointError
 
 STEM = "last"
 
@@ -79,7 +82,14 @@ def save_last(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
 
 
 def read_last(folder: Path) -> ResumeState:
-    tensors, meta = read_checkpoint(folder, STEM)
+    """The resumable state; when `last.safetensors` fails its checks, the newest spare that passes them
+    (the previous epoch's) takes its place (`core.checkpoint.recover_previous`)."""
+    try:
+        tensors, meta = read_checkpoint(folder, STEM)
+    except CheckpointError:
+        if not has_last(folder) or recover_previous(folder, STEM) is None:
+            raise
+        tensors, meta = read_checkpoint(folder, STEM)
     model = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
     default_rng = {k: v for k, v in tensors.items() if k in DEFAULT_RNG_KEYS}
     return ResumeState(meta["epoch"], meta["step"], model, optimizer_state(tensors, meta["optimizer"]),

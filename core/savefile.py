@@ -104,6 +104,13 @@ def exchange(first: Path, second: Path) -> bool:
     raise OSError(code, f"cannot exchange {first.name} and {second.name}: {os.strerror(code)}")
 
 
+def atomic_replace(source: Path, target: Path) -> None:
+    """Rename `source` over `target`, both fsynced, so that the change survives a power cut."""
+    fsync_path(source)
+    os.replace(source, target)
+    fsync_folder(target.parent)
+
+
 def fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:
     fd = os.open(path, flags)
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import load_model
+from core.checkpoint import load_model, read_checkpoint
 from core.config import TrainConfig
 from core.errors import CheckpointError
 from core.resume import has_last, read_last
@@ -86,7 +86,7 @@ def check_after_kill(lab_home: Path, store: Store, run_id: str) -> int:
     with sqlite3.connect(lab_home / "lab.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     folder = store.run_folder(run_id)
-    completed = read_last(folder).epoch if has_last(folder) else 0
+    completed = read_checkpoint(folder, "last")[1]["epoch"] if has_last(folder) else 0   # whole, no fallback
     if completed:
         load_model(folder)                                   # the best checkpoint loads too
     epochs = store.metrics_frame(run_id)["epoch"].tolist()
