@@ -148,14 +148,18 @@ def refuse_early_data_problem(config: TrainConfig) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from core.runs import prepare_data, reopen_for_resume
     from core.tracker import Store
 
     store = Store()
-    mark_dead_runs(store, [store.get_run(args.run_id)])
+    run = store.get_run(args.run_id)
+    mark_dead_runs(store, [run])
+    refuse_early_data_problem(TrainConfig.from_dict(run.config))
+    from core.runs import prepare_data, reopen_for_resume
+
+    data = prepare_data(TrainConfig.from_dict(run.config))   # bad data fails before the run is reopened
     config = reopen_for_resume(store, args.run_id)
     store.set_progress(args.run_id, {"pid": os.getpid()})   # the run's process is now this one
-    return run_and_print(store, args.run_id, config, prepare_data(config), args.json, resume=True)
+    return run_and_print(store, args.run_id, config, data, args.json, resume=True)
 
 
 def mark_dead_runs(store, runs) -> None:

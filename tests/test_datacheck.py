@@ -51,3 +51,27 @@ def test_the_cli_refuses_them_before_importing_torch(args, fragment, tmp_path, l
             "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and fragment in done.stderr and done.stdout.strip() == "no torch", done
+
+
+def test_resuming_a_run_whose_files_are_gone_leaves_it_crashed(tmp_path, lab_home):
+    import torch
+
+    from core.datasets import DatasetInfo
+    from core.resume import has_last, save_last
+    from core.status import RunStatus
+    from core.tracker import Store
+
+    data_root = tmp_path / "data"
+    (data_root / "MNIST" / "raw").mkdir(parents=True)
+    config = TrainConfig(dataset="mnist", model="logreg", data_root=str(data_root))
+    info = DatasetInfo("mnist", "image", tuple(map(str, range(10))), (1, 28, 28), (0.1,), (0.3,), "mnist")
+    store = Store()
+    run_id = store.create_run(config.to_dict(), status=RunStatus.CRASHED)
+    model = build_model(config, info)
+    save_last(store.run_folder(run_id), model, torch.optim.Adam(model.parameters()), torch.Generator(),
+              {"config": config.to_dict(), "dataset": info.to_dict(), "epoch": 1, "step": 10})
+    assert has_last(store.run_folder(run_id))                  # resumable, but its files are gone
+    done = subprocess.run([sys.executable, "-m", "core", "resume", run_id], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "mnist files not found" in done.stderr, done.stderr
+    assert store.get_run(run_id).status is RunStatus.CRASHED
