@@ -1,6 +1,6 @@
 """Data mistakes that can be told before torch is imported: a cnn asked of a dataset of points or
 scalars, and MNIST-style files that are not there. The CLI checks them first, so such a command
-answers in about a second instead of after torch's 5-8 s import; the loaders and model builders
+answers in 0.3-0.4 s instead of after torch's 5-8 s import; the loaders and model builders
 raise the same messages when they run (both build them here).
 
     problem = early_data_problem(config)     # a one-line message, or None

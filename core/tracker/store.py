@@ -31,7 +31,7 @@ from core.errors import RunNotFound
 from core.paths import lab_home
 from core.status import RunStatus
 from core.tracker.files import FileMixin
-from core.tracker.hotpath import SQLITE_PRAGMAS, EpochWriter, hot_statements
+from core.tracker.hotpath import SQLITE_PRAGMAS, EpochWriter
 from core.tracker.sweeprows import SweepMixin
 from core.tracker.schema import controls, events, metrics, migrate, runs
 
@@ -129,7 +129,6 @@ class Store(FileMixin, SweepMixin):
         self.url = url or default_url(self._home)
         self.engine = self._connect(self.url)
         migrate(self.engine)
-        self._hot_sql = hot_statements(self.engine.dialect.paramstyle)
         self._epochs = EpochWriter(self.engine, self.url, BUSY_TIMEOUT_MS)
 
     @staticmethod
@@ -253,7 +252,7 @@ class Store(FileMixin, SweepMixin):
             conn.execute(update(runs).where(runs.c.id == run_id).values(summary=json.dumps(summary)))
 
     def _summary(self, conn, run_id: str) -> dict:
-        row = conn.exec_driver_sql(self._hot_sql["summary"], (run_id,)).first()
+        row = conn.exec_driver_sql(self._epochs.sql["summary"], (run_id,)).first()
         if row is None:
             raise RunNotFound(f"no run {run_id!r} in the store")
         return json.loads(row[0])
