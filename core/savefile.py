@@ -11,8 +11,9 @@ rename (Linux `renameat2` with `RENAME_EXCHANGE`). The previous version becomes 
 each epoch reuses the same two files. On ext4 a new file renamed over an old one makes the rename
 start writing the new file's blocks to disk (`auto_da_alloc`), and creating a file costs a journal
 entry: for a 47 KiB checkpoint on a 2-core ext4 machine, 1.2-1.4 ms per write that way against
-0.25-0.27 ms with the exchange (`bench/bench_tracking.py` reports both). Where the exchange is not available (another OS or file system, or `path` not there yet) it
-falls back to a plain rename of the spare. Like `durable=False`, it survives a killed process, not a
+0.25-0.27 ms with the exchange (`bench/bench_tracking.py` reports both). Where the exchange is not
+available (another OS or file system, or `path` not there yet) it falls back to a plain rename of
+the spare. Like `durable=False`, it survives a killed process, not a
 power cut: callers fsync when a run ends (`fsync_path`).
 """
 

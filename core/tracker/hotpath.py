@@ -31,6 +31,15 @@ SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA s
 _INHERITED: list[sqlite3.Connection] = []        # connections a forked child must neither use nor close
 
 
+def set_sqlite_pragmas(dbapi_connection, busy_timeout_ms: int) -> None:
+    """The store's settings on a new SQLite connection: WAL, a busy timeout, foreign keys, NORMAL sync."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
 def hot_statements(paramstyle: str) -> dict[str, str]:
     """The statements of an epoch's write as driver SQL, placeholders in the driver's `paramstyle`."""
     mark = "?" if paramstyle == "qmark" else "%s"
@@ -101,8 +110,6 @@ class EpochWriter:
         if conn is not None:                            # opened by the parent of this forked process
             _INHERITED.append(conn)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-        for pragma in SQLITE_PRAGMAS:
-            conn.execute(pragma)
+        set_sqlite_pragmas(conn, self.busy_timeout_ms)
         local.conn, local.pid = conn, pid
         return conn

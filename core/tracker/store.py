@@ -31,7 +31,7 @@ from core.errors import RunNotFound
 from core.paths import lab_home
 from core.status import RunStatus
 from core.tracker.files import FileMixin
-from core.tracker.hotpath import SQLITE_PRAGMAS, EpochWriter
+from core.tracker.hotpath import EpochWriter, set_sqlite_pragmas
 from core.tracker.sweeprows import SweepMixin
 from core.tracker.schema import controls, events, metrics, migrate, runs
 
@@ -83,11 +83,7 @@ def default_url(home: Path | None = None) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    for pragma in SQLITE_PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
+    set_sqlite_pragmas(dbapi_connection, BUSY_TIMEOUT_MS)
 
 
 def _with_installed_driver(url: str) -> str:
