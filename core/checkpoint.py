@@ -3,7 +3,7 @@ the JSON record (config, dataset info, metrics); written atomically (temporary f
 so a crash leaves either the old checkpoint or the new one, never a mix or a half file.
 
     save_checkpoint(folder, model, meta)           # folder/best.safetensors (+ best.json, a readable copy)
-    save_checkpoint(folder, model, meta, readable_copy=False, durable=False)   # the training loop, per epoch
+    save_checkpoint(folder, model, meta, readable_copy=False, durable=False)   # one write in turn, no fsync
     settle_checkpoints(folder, ["best", "last"])   # at a run's end: best.json, and both files fsynced
     model, meta = load_model(folder)               # rebuilt from the stored config, strict keys
 
@@ -11,7 +11,8 @@ Durability: a write with `durable` is fsynced before its rename and survives a p
 loop's per-epoch writes are not: like the store's commits (SQLite WAL with synchronous=NORMAL), they
 survive a killed process, which is what resuming needs, and an fsync would cost more than the rest of
 the write. They also reuse the file's previous version instead of creating a new file each epoch
-(`core.savefile.write_in_turn`). `settle_checkpoints` fsyncs them once when the run ends.
+(`core.savefile.write_in_turn`), and lay the file out once per run (`core.epochfile.EpochFile`, which
+writes the same format). `settle_checkpoints` fsyncs them once when the run ends.
 
 The record's first field is a SHA-256 of the whole file, taken while that field reads all zeros. It is
 checked on loading, so a flipped byte anywhere, header included, is caught. Checkpoints of format 1
@@ -34,7 +35,7 @@ from core.savefile import atomic_replace, atomic_write, clean_leftovers, fsync_f
 FORMAT_VERSION = 2                   # 2: `file_sha256` over the whole file; 1: `tensors_sha256` (still read)
 DIGEST_KEY = "file_sha256"
 _UNSET = "0" * 64
-_MARKER = ('{\\"' + DIGEST_KEY + '\\": \\"').encode()      # how the record's first key reads in the header
+DIGEST_MARKER = ('{\\"' + DIGEST_KEY + '\\": \\"').encode()      # how the record's first key reads in the header
 META_KEY = "torch_lab"
 
 
@@ -74,9 +75,7 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, meta: dict, stem: str 
     `durable=False` is the training loop's per-epoch write: no fsync, the file's previous version
     recycled (`core.savefile.write_in_turn`)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    kept = {k: v for k, v in meta.items() if k not in (DIGEST_KEY, "tensors_sha256", "format_version")}
-    record = json.dumps({DIGEST_KEY: _UNSET, **kept, "format_version": FORMAT_VERSION})
-    blob = seal(pack(state, {META_KEY: record}))
+    blob = seal(pack(state, {META_KEY: record_json(meta)}))
     weights_path = Path(folder) / f"{stem}.safetensors"
     if durable:
         atomic_write(weights_path, blob)
@@ -85,6 +84,16 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, meta: dict, stem: str 
     if readable_copy:
         atomic_write(Path(folder) / f"{stem}.json", _readable(blob), durable=False)
     return weights_path
+
+
+def record_json(meta: dict, fixed: str = "{}") -> str:
+    """The record stored in a checkpoint's header: an unset digest field (see `seal`), then the
+    entries of `fixed` (a JSON object already rendered, for values that stay the same from one epoch
+    to the next; none of `meta`'s keys), then `meta`'s and the format's version."""
+    kept = {k: v for k, v in meta.items() if k not in (DIGEST_KEY, "tensors_sha256", "format_version")}
+    rest = json.dumps({**kept, "format_version": FORMAT_VERSION})
+    fixed = fixed.strip()[1:-1].strip()
+    return f'{{"{DIGEST_KEY}": "{_UNSET}", {fixed + ", " if fixed else ""}{rest[1:]}'
 
 
 def seal(blob: bytes) -> bytearray:
@@ -103,8 +112,8 @@ def seal(blob: bytes) -> bytearray:
 def _digest_at(blob, digest: str) -> int:
     """Where `digest` sits as the record's first value in the header of `blob`; -1 when it does not."""
     size = min(int.from_bytes(blob[:8], "little"), len(blob) - 8)
-    at = bytes(blob[8:8 + size]).find(_MARKER + digest.encode())
-    return -1 if at < 0 else 8 + at + len(_MARKER)
+    at = bytes(blob[8:8 + size]).find(DIGEST_MARKER + digest.encode())
+    return -1 if at < 0 else 8 + at + len(DIGEST_MARKER)
 
 
 def file_digest_matches(blob: bytes, digest: str) -> bool:

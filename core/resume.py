@@ -1,12 +1,14 @@
 """Resumable training state: the `last` checkpoint, written after every epoch.
 
     save_last(folder, model, optimizer, generator, meta)   # model + optimizer + RNGs as safetensors, the rest JSON
+    tensors, optimizer_meta = last_tensors(model.state_dict(), optimizer, generator)   # for `core.epochfile`
     state = read_last(folder)                     # -> ResumeState, or CheckpointError
 
 Optimizer state is flattened to tensors named `optim.<param index>.<name>` (safetensors holds only
 tensors) and hyperparameters go to the JSON; nothing is pickled. Written atomically like the best
 checkpoint, so a process killed mid-write leaves the previous epoch's state intact. The training loop
-writes it without an fsync (`durable=False`, see `core.checkpoint`) and fsyncs it when the run ends.
+writes it through `core.epochfile.EpochFile`, without an fsync (see `core.checkpoint`), and fsyncs it
+when the run ends.
 After a power cut during a run, a `last` file that fails its checks gives way to the previous
 epoch's version in the spare file, when that one passes them.
 """
@@ -52,10 +54,27 @@ def optimizer_tensors(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
     for index, values in state_dict["state"].items():
         for name, value in values.items():
             if torch.is_tensor(value):
-                tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
+                tensors[f"optim.{index}.{name}"] = value
             else:
                 plain[f"{index}.{name}"] = value
     return tensors, {"param_groups": state_dict["param_groups"], "scalars": plain}
+
+
+def optimizer_parts(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """What `optimizer_tensors(optimizer.state_dict())` gives, read from the optimizer directly: the
+    same names and values, without the copies `state_dict` makes (optimizer hooks are not run)."""
+    tensors, plain, groups, index = {}, {}, [], 0
+    for group in optimizer.param_groups:
+        groups.append({**{k: v for k, v in group.items() if k != "params"},
+                       "params": list(range(index, index + len(group["params"])))})
+        for param in group["params"]:
+            for name, value in optimizer.state.get(param, {}).items():
+                if torch.is_tensor(value):
+                    tensors[f"optim.{index}.{name}"] = value
+                else:
+                    plain[f"{index}.{name}"] = value
+            index += 1
+    return tensors, {"param_groups": groups, "scalars": plain}
 
 
 def optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
@@ -72,13 +91,21 @@ def optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 def save_last(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
               generator: torch.Generator, meta: dict, *, durable: bool = True) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    optim, optim_meta = optimizer_tensors(optimizer.state_dict())
+    tensors, optim_meta = last_tensors(model.state_dict(), optimizer, generator)
+    save_checkpoint(folder, _Tensors(tensors), {**meta, "optimizer": optim_meta}, stem=STEM, readable_copy=False,
+                    durable=durable)
+
+
+def last_tensors(model_state: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+                 generator: torch.Generator) -> tuple[dict[str, torch.Tensor], dict]:
+    """What the `last` checkpoint holds as tensors (the model's state dict, the optimizer's and the
+    generators' states; as they are, on their devices), and the optimizer's plain values for its record."""
+    tensors = {f"model.{k}": v for k, v in model_state.items()}
+    optim, optim_meta = optimizer_parts(optimizer)
     tensors.update(optim)
     tensors["rng.generator"] = generator.get_state()
     tensors.update(default_rng_states(generator.device))
-    save_checkpoint(folder, _Tensors(tensors), {**meta, "optimizer": optim_meta}, stem=STEM, readable_copy=False,
-                    durable=durable)
+    return tensors, optim_meta
 
 
 def read_last(folder: Path) -> ResumeState:

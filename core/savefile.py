@@ -2,7 +2,7 @@
 
     atomic_write(path, data)                     # temporary file, flush, fsync, rename over `path`
     atomic_write(path, data, durable=False)      # the same without the fsync (survives a kill)
-    write_in_turn(path, data)                    # the per-epoch write: a spare file, then an exchange
+    write_in_turn(path, header, data)            # the per-epoch write: a spare file, then an exchange
     clean_leftovers(folder)                      # temporary files a killed writer left behind
 
 `write_in_turn` is the training loop's write after every epoch. It writes the data into a spare file
@@ -48,9 +48,10 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
 
 
-def write_in_turn(path: Path, data) -> None:
-    """Replace `path` with `data` (bytes-like) through this process's spare file and an exchange (see
-    the module's docstring). A failure leaves `path` as it was and removes the spare."""
+def write_in_turn(path: Path, *parts) -> None:
+    """Replace `path` with the bytes-like `parts`, one after another, through this process's spare
+    file and an exchange (see the module's docstring). A failure leaves `path` as it was and removes
+    the spare."""
     spare = path.parent / f".{path.name}.{os.getpid()}.spare.tmp"
     try:
         fd = os.open(spare, _SPARE_FLAGS, 0o644)
@@ -59,8 +60,8 @@ def write_in_turn(path: Path, data) -> None:
         fd = os.open(spare, _SPARE_FLAGS, 0o644)
     try:
         try:
-            _write_all(fd, memoryview(data))
-            os.ftruncate(fd, len(data))                    # an older, longer version leaves no tail
+            size = _write_all(fd, [memoryview(part).cast("B") for part in parts])
+            os.ftruncate(fd, size)                         # an older, longer version leaves no tail
         finally:
             os.close(fd)
         if not exchange(spare, path):
@@ -70,13 +71,27 @@ def write_in_turn(path: Path, data) -> None:
         raise
 
 
-def _write_all(fd: int, view: memoryview) -> None:
-    """All of `view` from the file's start (a write may take less than it is given)."""
-    offset = 0
-    if not hasattr(os, "pwrite"):                          # Windows
+def _write_all(fd: int, views: list[memoryview]) -> int:
+    """All of `views`, one after another, from the file's start (a write may take less than it is
+    given); returns the bytes written."""
+    if not hasattr(os, "pwritev"):                         # Windows, macOS before 11
         os.lseek(fd, 0, os.SEEK_SET)
-    while offset < len(view):
-        offset += os.pwrite(fd, view[offset:], offset) if hasattr(os, "pwrite") else os.write(fd, view[offset:])
+        for view in views:
+            while view:
+                view = view[os.write(fd, view):]
+        return os.lseek(fd, 0, os.SEEK_CUR)
+    offset, views = 0, [view for view in views if view]
+    while views:
+        done = os.pwritev(fd, views, offset)
+        if done <= 0:
+            raise OSError(errno.EIO, "the file system took none of the checkpoint's bytes")
+        offset += done
+        while views and done >= len(views[0]):
+            done -= len(views[0])
+            views.pop(0)
+        if views:
+            views[0] = views[0][done:]
+    return offset
 
 
 def _renameat2():

@@ -27,15 +27,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.checkpoint import load_into, save_checkpoint, settle_checkpoints
+from core.checkpoint import load_into, settle_checkpoints
 from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
 from core.earlystop import EarlyStopping
+from core.epochfile import EpochFile
 from core.errors import CheckpointError
 from core.models import build_model
 from core.resume import STEM as LAST_STEM
-from core.resume import match_parameter_layouts, read_last, save_last, set_default_rng_states
+from core.resume import last_tensors, match_parameter_layouts, read_last, set_default_rng_states
 from core.savefile import clean_leftovers
 from core.schedules import scheduled_lr
 from core.status import RunStatus
@@ -173,6 +174,14 @@ class _Loop:
         self.steps_per_epoch = -(-data.num_train // config.batch_size)
         self.monitor_history: list[float] = []
         self.check_every = 1 if self.device.type == "cpu" else 32
+        self._model_state: dict[str, torch.Tensor] | None = None
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """The model's state dict, taken once: the loop updates its tensors in place (optimizer steps,
+        `load_state_dict` on resuming) and never replaces one."""
+        if self._model_state is None:
+            self._model_state = self.model.state_dict()
+        return self._model_state
 
     def apply_changes(self, changes: list) -> None:
         for name, value in self.control.take_changes().items():
@@ -275,7 +284,7 @@ def train(config: TrainConfig, data: TensorData | None = None, *, control: Train
     if config.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # cuBLAS needs it to be deterministic
     set_determinism(config.deterministic)
-    tracker = _BestTracker(config, checkpoint_dir)
+    tracker = _BestTracker(config, checkpoint_dir, data.info.to_dict())
     try:
         loop = _Loop(config, data, control, record_steps)
         first_epoch = restore(loop, tracker) + 1 if resume else 1
@@ -343,12 +352,15 @@ def restore(loop: _Loop, tracker: "_BestTracker") -> int:
 class _BestTracker:
     """Early stopping plus the best epoch's metrics and checkpoint."""
 
-    def __init__(self, config: TrainConfig, checkpoint_dir: Path | str | None):
+    def __init__(self, config: TrainConfig, checkpoint_dir: Path | str | None, dataset: dict):
         mode = "min" if config.monitor == "val_loss" else "max"
         self.stopper = EarlyStopping(config.patience, mode, config.min_delta, config.monitor)
         self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
         if self.folder is not None:
             clean_leftovers(self.folder)          # half-written files of a killed earlier attempt
+        fixed = {"config": config.to_dict(), "dataset": dataset}    # the records' entries common to every epoch
+        self.files = {stem: EpochFile(self.folder / f"{stem}.safetensors", fixed) for stem in ("best", LAST_STEM)} \
+            if self.folder is not None else {}
         self.best_epoch, self.best_val_acc, self.best_val_loss, self.epochs = 0, None, None, 0
         self.checkpoint: str | None = None
 
@@ -358,22 +370,20 @@ class _BestTracker:
         if decision.improved:
             self.best_epoch, self.best_val_acc, self.best_val_loss = epoch, val_acc, val_loss
             if self.folder is not None:
-                meta = {"config": loop.config.to_dict(), "dataset": loop.data.info.to_dict(), "epoch": epoch,
-                        "val_loss": val_loss, "val_acc": val_acc}
-                self.checkpoint = str(save_checkpoint(self.folder, loop.model, meta, readable_copy=False,
-                                                      durable=False))
+                meta = {"epoch": epoch, "val_loss": val_loss, "val_acc": val_acc}
+                self.checkpoint = str(self.files["best"].write(loop.model_state(), meta))
         return decision
 
     def save_last(self, epoch: int, loop: _Loop) -> None:
         """The resumable state after `epoch` (only when checkpoints are kept)."""
         if self.folder is None:
             return
-        meta = {"config": loop.config.to_dict(), "dataset": loop.data.info.to_dict(), "epoch": epoch,
-                "step": loop.step, "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
+        meta = {"epoch": epoch, "step": loop.step, "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
                 "best_val_loss": self.best_val_loss, "best_value": self.stopper.best,
                 "counter": self.stopper.counter, "monitor_history": loop.monitor_history,
-                "live": asdict(loop.live), "checkpoint": self.checkpoint}
-        save_last(self.folder, loop.model, loop.optimizer, loop.generator, meta, durable=False)
+                "live": dict(vars(loop.live)), "checkpoint": self.checkpoint}
+        tensors, optimizer_meta = last_tensors(loop.model_state(), loop.optimizer, loop.generator)
+        self.files[LAST_STEM].write(tensors, {**meta, "optimizer": optimizer_meta})
 
     def settle(self, *, quietly: bool = False) -> None:
         """When the attempt ends: best.json written, both checkpoints fsynced. The per-epoch writes

@@ -58,11 +58,11 @@ def test_a_failed_write_in_turn_leaves_the_file_and_no_spare(tmp_path, monkeypat
     write_in_turn(target, b"good" * 100)
     write_in_turn(target, b"better" * 100)
 
-    def half_write(fd, data, offset):
-        os.write(fd, bytes(data[:10]))
+    def half_write(fd, views, offset):
+        os.write(fd, bytes(views[0][:10]))
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("core.savefile.os.pwrite", half_write)
+    monkeypatch.setattr("core.savefile.os.pwritev", half_write)
     with pytest.raises(OSError, match="No space left"):
         write_in_turn(target, b"x" * 1000)
     assert target.read_bytes() == b"better" * 100 and spares(tmp_path) == []
@@ -98,9 +98,26 @@ def test_a_writer_killed_at_random_moments_always_leaves_a_whole_version(tmp_pat
     assert clean_leftovers(tmp_path) <= 20 and spares(tmp_path) == []
 
 
-def test_without_pwrite_the_spare_is_written_from_its_start(tmp_path, monkeypatch):
-    monkeypatch.delattr("core.savefile.os.pwrite")             # as on Windows
+def test_without_pwritev_the_spare_is_written_from_its_start(tmp_path, monkeypatch):
+    monkeypatch.delattr("core.savefile.os.pwritev")            # as on Windows
     target = tmp_path / "last.safetensors"
-    for data in (b"long version " * 50, b"short", b"x" * 2000):
-        write_in_turn(target, data)
-        assert target.read_bytes() == data
+    for parts in ((b"long version " * 50,), (b"sh", b"ort"), (b"x" * 2000, b"", b"y")):
+        write_in_turn(target, *parts)
+        assert target.read_bytes() == b"".join(parts)
+
+
+def test_parts_are_written_whole_and_in_order_when_the_os_takes_less_each_time(tmp_path, monkeypatch):
+    real = os.pwritev
+    taken = []
+
+    def short_write(fd, views, offset):                        # at most 7 bytes of the first view each call
+        taken.append(offset)
+        return real(fd, [bytes(views[0][:7])], offset)
+
+    monkeypatch.setattr("core.savefile.os.pwritev", short_write)
+    target = tmp_path / "last.safetensors"
+    write_in_turn(target, b"x" * 3000)                          # an older, longer version
+    parts = (b"header-", bytearray(b"0123456789" * 3), memoryview(b"tail"), b"")
+    write_in_turn(target, *parts)
+    assert target.read_bytes() == b"header-" + b"0123456789" * 3 + b"tail"
+    assert taken[-1] > 0 and len(taken) > 3

@@ -1,0 +1,108 @@
+"""The per-epoch checkpoint writer: the file `save_checkpoint` writes, at a lower cost per epoch."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load as load_safetensors
+
+from core.checkpoint import DIGEST_KEY, META_KEY, read_checkpoint, read_header, record_json
+from core.epochfile import DTYPES, EpochFile
+from core.errors import CheckpointError
+from core.resume import optimizer_parts, optimizer_tensors
+
+FIXED = {"config": {"dataset": "digits", "lr": 0.01}, "dataset": {"name": "digits", "classes": ["0", "1"]}}
+
+
+def every_kind() -> dict[str, torch.Tensor]:
+    """Every dtype the fast path lays out, odd shapes, a 0-dim, an empty and two strided tensors."""
+    out = {f"t.{str(dtype)[6:]}": (torch.arange(7 * 3) % 5).reshape(7, 3).to(dtype) for dtype in DTYPES}
+    out["scalar"] = torch.tensor(3.5)
+    out["empty"] = torch.empty(0, 4)
+    out["transposed"] = torch.arange(12.0).reshape(3, 4).t()
+    out["channels_last"] = torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)
+    out["bf16"] = torch.randn(5, dtype=torch.bfloat16)
+    return out
+
+
+def check(path, tensors, meta):
+    """The file holds exactly `tensors`, and FIXED with `meta` as its record; its checksum holds."""
+    state, record = read_checkpoint(path.parent, path.stem)
+    assert sorted(state) == sorted(tensors)
+    for name, tensor in tensors.items():
+        assert state[name].dtype == tensor.dtype and torch.equal(state[name], tensor.contiguous()), name
+    assert {k: record[k] for k in (*FIXED, *meta)} == {**FIXED, **meta} and record["format_version"] == 2
+
+
+def test_the_file_round_trips_every_dtype_shape_and_layout(tmp_path):
+    tensors, meta = every_kind(), {"epoch": 1, "note": "ünïcode \" quote", "history": [0.5, None]}
+    path = EpochFile(tmp_path / "last.safetensors", FIXED).write(tensors, meta)
+    check(path, tensors, meta)
+    assert load_safetensors(path.read_bytes()).keys() == tensors.keys()        # the library reads it too
+    assert (8 + int.from_bytes(path.read_bytes()[:8], "little")) % 8 == 0       # data aligned like safetensors'
+
+
+def test_each_write_holds_the_values_of_that_moment(tmp_path):
+    """The layout is kept between writes; the values and the record never are."""
+    file = EpochFile(tmp_path / "last.safetensors", FIXED)
+    weight = torch.zeros(4, 3)
+    for epoch in range(1, 4):
+        weight.add_(epoch)                                     # updated in place, as an optimizer does
+        tensors = {"weight": weight, "rng": torch.full((6,), epoch, dtype=torch.uint8)}
+        check(file.write(tensors, {"epoch": epoch, "history": list(range(epoch))}), tensors,
+              {"epoch": epoch, "history": list(range(epoch))})
+
+
+def test_a_changed_set_of_tensors_lays_the_file_out_again(tmp_path):
+    file = EpochFile(tmp_path / "last.safetensors", FIXED)
+    check(file.write({"a": torch.ones(3)}, {"epoch": 1}), {"a": torch.ones(3)}, {"epoch": 1})
+    for tensors in ({"a": torch.ones(3), "momentum": torch.full((3,), 2.0)},      # a buffer appears
+                    {"a": torch.ones(2, 2)},                                       # a shape changes
+                    {"a": torch.ones(3, dtype=torch.float64)},                     # a dtype changes
+                    {"b": torch.arange(5)}):                                       # a name changes
+        check(file.write(tensors, {"epoch": 2}), tensors, {"epoch": 2})
+
+
+def test_a_tensor_the_fast_layout_cannot_take_goes_the_general_way(tmp_path):
+    file = EpochFile(tmp_path / "best.safetensors", FIXED)
+    file.write({"a": torch.ones(3)}, {"epoch": 1})
+    odd = {"a": torch.ones(3), "c": torch.ones(2, dtype=torch.complex64)}
+    check(file.write(odd, {"epoch": 2}), odd, {"epoch": 2})
+    check(file.write({"a": torch.zeros(3)}, {"epoch": 3}), {"a": torch.zeros(3)}, {"epoch": 3})
+
+
+def test_a_byte_changed_anywhere_is_caught_by_the_checksum(tmp_path):
+    path = EpochFile(tmp_path / "last.safetensors", FIXED).write({"w": torch.randn(100)}, {"epoch": 4})
+    blob = path.read_bytes()
+    for position in (len(blob) - 1, blob.index(b'"epoch')):
+        changed = bytearray(blob)
+        changed[position] ^= 0x01
+        path.write_bytes(bytes(changed))
+        with pytest.raises(CheckpointError, match="corrupt|not a valid"):
+            read_checkpoint(tmp_path, "last")
+
+
+def test_the_record_is_what_save_checkpoint_would_record(tmp_path):
+    meta = {"epoch": 2, "val_acc": 0.5}
+    path = EpochFile(tmp_path / "best.safetensors", FIXED).write({"w": torch.ones(2)}, meta)
+    header = read_header(path.read_bytes(), "best")
+    record = json.loads(header["__metadata__"][META_KEY])
+    assert record[DIGEST_KEY] != "0" * 64 and list(record)[0] == DIGEST_KEY
+    assert {**record, DIGEST_KEY: "0" * 64} == json.loads(record_json({**FIXED, **meta}))
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: torch.optim.Adam(p, lr=0.01, fused=True),
+    lambda p: torch.optim.SGD([{"params": p[:1]}, {"params": p[1:], "lr": 0.5}], lr=0.1, momentum=0.9),
+    lambda p: torch.optim.RMSprop(p, lr=0.01, momentum=0.5),
+])
+def test_optimizer_parts_equal_what_its_state_dict_gives(make):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    optimizer = make(list(model.parameters()))
+    for _ in range(2):
+        model(torch.randn(5, 4)).sum().backward()
+        optimizer.step()
+    tensors, meta = optimizer_parts(optimizer)
+    expected_tensors, expected_meta = optimizer_tensors(optimizer.state_dict())
+    assert tensors.keys() == expected_tensors.keys() and json.dumps(meta) == json.dumps(expected_meta)
+    assert all(tensors[k] is expected_tensors[k] for k in tensors)          # the optimizer's own tensors
