@@ -85,3 +85,13 @@ def test_a_read_only_store_file_fails_with_an_operational_error(lab_home):
     ("postgresql://u@h/db", None)])
 def test_only_plain_sqlite_files_take_the_direct_path(url, expected):
     assert sqlite_file(url) == expected
+
+
+def test_a_list_in_the_summary_is_stored_as_it_was_logged(lab_home):
+    store = Store()
+    run_id = store.create_run({})
+    history = [1, 2]
+    store.log_metrics(run_id, {}, summary={"history": history})
+    history.append(3)                                          # the caller changes its own list afterwards
+    store.log_metrics(run_id, {}, summary={"loss": 1.0})
+    assert store.get_run(run_id).summary == {"history": [1, 2], "loss": 1.0}

@@ -69,3 +69,17 @@ def test_change_config_merges_and_logs_an_event_per_changed_value(store_url):
         ("config", 4, {"field": "batch_size", "value": 8})]
     with pytest.raises(RunNotFound):
         store.change_config("nope", {"lr": 1.0})
+
+
+def test_the_summary_merges_into_what_another_writer_stored_meanwhile(store_url):
+    store = Store(store_url)
+    run_id = store.create_run({})
+    store.log_metrics(run_id, {"loss": 1.0}, step=1, summary={"loss": 1.0, "note": "a"})
+    other = Store(store_url)                                   # another writer, remembering its own texts
+    other.log_metrics(run_id, {"acc": 0.5}, step=1, summary={"acc": 0.5})
+    store.update_summary(run_id, {"tag": "x"})                 # and a change through the engine
+    store.log_metrics(run_id, {"loss": 0.5}, step=2, summary={"loss": 0.5})
+    assert store.get_run(run_id).summary == {"loss": 0.5, "note": "a", "acc": 0.5, "tag": "x"}
+    store.log_metrics(run_id, {"loss": 0.25}, step=3, summary={"loss": 0.25})   # unchanged meanwhile
+    other.log_metrics(run_id, {"acc": 0.75}, step=3, summary={"acc": 0.75})
+    assert store.get_run(run_id).summary == {"loss": 0.25, "note": "a", "acc": 0.75, "tag": "x"}

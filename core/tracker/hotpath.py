@@ -12,6 +12,11 @@ every other store call. Other databases (PostgreSQL) take the same statements th
 
 A connection is never used in a process other than the one that opened it: after a fork, the child
 opens its own and leaves the inherited one untouched (closing it could disturb the parent's locks).
+
+The summary is merged without reading it back: the writer remembers the text it last stored for a
+run and updates the row only where it still holds that text. When another writer changed it meanwhile
+(a page, another process, another thread), nothing is updated, and the write reads the stored summary
+and merges into that instead, in the same transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from core.errors import RunNotFound
 
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
+_SCALARS = {int, float, str, bool, type(None)}
 _INHERITED: list[sqlite3.Connection] = []        # connections a forked child must neither use nor close
 
 
@@ -46,6 +52,8 @@ def hot_statements(paramstyle: str) -> dict[str, str]:
     marks = ", ".join([mark] * 6)
     return {"summary": f"SELECT summary FROM runs WHERE id = {mark}",
             "beat_and_summary": f"UPDATE runs SET heartbeat_at = {mark}, summary = {mark} WHERE id = {mark}",
+            "beat_and_summary_if": f"UPDATE runs SET heartbeat_at = {mark}, summary = {mark} "
+                                   f"WHERE id = {mark} AND summary = {mark}",
             "beat": f"UPDATE runs SET heartbeat_at = {mark} WHERE id = {mark}",
             "metrics": f"INSERT INTO metrics (run_id, key, value, step, epoch, wall_time) VALUES ({marks})",
             "events": f"INSERT INTO events (run_id, kind, data, step, epoch, wall_time) VALUES ({marks})"}
@@ -68,39 +76,64 @@ class EpochWriter:
         self.path = sqlite_file(url)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        self._stored: dict[str, tuple[str, dict]] = {}    # run id -> (summary text, its values) as last stored
 
     def write(self, run_id: str, now: float, rows: list[tuple], event_rows: list[tuple],
               summary: dict[str, Any] | None) -> None:
         if self.path is None:
             with self.engine.begin() as conn:
-                self._statements(conn.exec_driver_sql, run_id, now, rows, event_rows, summary)
+                stored = self._statements(conn.exec_driver_sql, run_id, now, rows, event_rows, summary)
+            self._remember(run_id, stored)
             return
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")           # waits (busy timeout) for another writer
             try:
-                self._statements(conn.execute, run_id, now, rows, event_rows, summary, conn.executemany)
+                stored = self._statements(conn.execute, run_id, now, rows, event_rows, summary, conn.executemany)
                 conn.execute("COMMIT")
             except BaseException:
+                self._stored.pop(run_id, None)
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise DBAPIError.instance("epoch record", None, exc, sqlite3.Error) from exc
+        self._remember(run_id, stored)
 
-    def _statements(self, execute, run_id, now, rows, event_rows, summary, executemany=None) -> None:
-        sql, many = self.sql, executemany or execute    # SQLAlchemy's exec_driver_sql takes a list as many
-        if summary:                                     # read first: an unknown run fails with RunNotFound
-            found = execute(sql["summary"], (run_id,)).fetchone()
-            if found is None:
-                raise RunNotFound(f"no run {run_id!r} in the store")
-            execute(sql["beat_and_summary"], (now, json.dumps({**json.loads(found[0]), **summary}), run_id))
+    def _statements(self, execute, run_id, now, rows, event_rows, summary, executemany=None):
+        """The transaction's statements; (summary text, values) when the summary was written."""
+        sql, many, stored = self.sql, executemany or execute, None   # exec_driver_sql takes a list as many
+        if summary:
+            stored = self._merge_summary(execute, run_id, now, summary)
         else:
             execute(sql["beat"], (now, run_id))
         if rows:
             many(sql["metrics"], rows)
         if event_rows:
             many(sql["events"], event_rows)
+        return stored
+
+    def _merge_summary(self, execute, run_id: str, now: float, summary: dict) -> tuple[str, dict]:
+        remembered = self._stored.get(run_id)
+        if remembered is not None:
+            values = {**remembered[1], **summary}
+            text = json.dumps(values)
+            if execute(self.sql["beat_and_summary_if"], (now, text, run_id, remembered[0])).rowcount == 1:
+                return text, values
+        found = execute(self.sql["summary"], (run_id,)).fetchone()    # an unknown run fails with RunNotFound
+        if found is None:
+            raise RunNotFound(f"no run {run_id!r} in the store")
+        values = {**json.loads(found[0]), **summary}
+        text = json.dumps(values)
+        execute(self.sql["beat_and_summary"], (now, text, run_id))
+        return text, values
+
+    def _remember(self, run_id: str, stored: tuple[str, dict] | None) -> None:
+        """Keep what was stored, unless it holds a caller's list or dict (which the caller may change)."""
+        if stored is not None and all(type(v) in _SCALARS for v in stored[1].values()):
+            if len(self._stored) >= 64 and run_id not in self._stored:
+                self._stored.clear()
+            self._stored[run_id] = stored
 
     def _connection(self) -> sqlite3.Connection:
         local, pid = self._local, os.getpid()
