@@ -22,7 +22,10 @@ def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_chec
     result = json.loads(done.stdout)
     assert set(result["log"]) == {"memory", "log_metrics", "wandb_log"}
     case = result["epochs"]["digits-mlp"]
-    assert case["epoch_samples"] == {"off": 2, "checkpoints": 2, "on": 2}      # 1 counted rep, epochs 2-3
+    assert case["epoch_samples"] == {"off": 2, "checkpoints": 2, "on": 2, "floor": 2}   # 1 counted rep, epochs 2-3
+    loop = case["floor_in_loop"]
+    assert loop["ratio_on_floor"] == case["epoch_s"]["on"] / case["epoch_s"]["floor"]
+    assert loop["ms_per_epoch"] == (case["epoch_s"]["floor"] - case["epoch_s"]["off"]) * 1e3
     assert case["met"] == (case["ratio_on_off"] <= 1 + result["targets"]["epoch_overhead"])
     inside = case["inside_calls"]
     assert set(inside["by_call_ms"]) == {"store", "best", "last"} and min(inside["by_call_ms"].values()) > 0
