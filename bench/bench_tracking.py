@@ -17,7 +17,11 @@ in machine load hits every side:
   (epoch metrics, step losses, summary), checkpoints, the model artifact and the run's outcome;
 - floor: `core.train(config, data)` untracked, followed after each epoch by the writes a tracked epoch
   must make, with nothing of Torch Lab: see part (c). It is the least a recorded epoch can cost in the
-  loop itself, where an epoch of training has just filled the CPU's caches with other things.
+  loop itself, where an epoch of training has just filled the CPU's caches with other things;
+- wait: `core.train(config, data)` untracked, followed after each epoch by a busy wait as long as the
+  tracked arm's calls took per epoch (so far in the run). It is the control for on minus off: on a
+  2-core virtual machine, an epoch that follows any pause, even a spin on the clock, trains slower
+  than one that follows the previous epoch at once, by more than the pause itself.
 An epoch's time is the wall time between two consecutive yields of the generator, so it includes
 what the tracker does for that epoch; the first epoch (warm-up, run set-up) is left out of the
 median. Whole-run wall times (set-up and finish included) are reported too. Cases: digits `mlp`
@@ -67,7 +71,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")     # read when torch loads OpenMP: before any import of it
 
 TARGETS = {"epoch_overhead": 0.02}      # tracked epoch at most 2% slower than untracked
-ARMS = ("off", "checkpoints", "on", "floor")
+ARMS = ("off", "checkpoints", "on", "floor", "wait")
 
 
 def say(text: str, as_json: bool) -> None:
@@ -167,17 +171,18 @@ class CallTimer:
             setattr(owner, name, self.saved[label])
 
 
-def run_arm(arm: str, config, data, store, scratch: Path, rep: int,
-            timer: CallTimer | None = None) -> tuple[list[float], float]:
+def run_arm(arm: str, config, data, store, scratch: Path, rep: int, timer: CallTimer,
+            wait_s: float = 0.0) -> tuple[list[float], float]:
     """Train `config` once in one arm; (seconds per epoch, whole-run seconds). In the tracked arm,
-    `timer` (when given) adds up the time spent in the tracker's per-epoch calls."""
-    import contextlib
-
+    `timer` adds up the time spent in the tracker's per-epoch calls; the wait arm spins `wait_s`
+    seconds after each epoch."""
     from core.runs import train_tracked
     from core.training import train
 
     if arm == "off":
         return gaps(train(config, data))
+    if arm == "wait":
+        return gaps(spin_after(train(config, data, record_steps=True), wait_s))
     if arm == "checkpoints":
         return gaps(train(config, data, checkpoint_dir=scratch / f"ckpt-{rep}", record_steps=True))
     if arm == "floor":
@@ -185,8 +190,17 @@ def run_arm(arm: str, config, data, store, scratch: Path, rep: int,
                                  {stem: (scratch / "ckpt-0" / f"{stem}.safetensors").stat().st_size
                                   for stem in ("best", "last")}))
     run_id = store.create_run(config.to_dict(), name=f"bench-tracked-{rep}", source="script")
-    with timer or contextlib.nullcontext():
+    with timer:
         return gaps(train_tracked(config, store, run_id, data=data, record_steps=True))
+
+
+def spin_after(epochs, seconds: float):
+    """Yield what `epochs` yields, then busy-wait `seconds` on the clock before asking for the next."""
+    for m in epochs:
+        yield m
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
 
 
 def compare_epochs(config, reps: int, scratch: Path, as_json: bool) -> dict:
@@ -197,12 +211,15 @@ def compare_epochs(config, reps: int, scratch: Path, as_json: bool) -> dict:
     data, store = prepare_data(config), Store()
     epochs = {arm: [] for arm in ARMS}
     runs = {arm: [] for arm in ARMS}
-    timer, tracked_epochs = CallTimer(), 0
+    timer, warmup, tracked_epochs, warmup_epochs = CallTimer(), CallTimer(), 0, 0
     for rep in range(reps + 1):                              # rep 0 warms up and is not counted
         for arm in ARMS if rep % 2 == 0 else reversed(ARMS):
             counted = rep > 0 and arm == "on"
-            per_epoch, total = run_arm(arm, config, data, store, scratch, rep, timer if counted else None)
+            wait_s = sum(timer.seconds.values()) / tracked_epochs if tracked_epochs else \
+                sum(warmup.seconds.values()) / max(warmup_epochs, 1)
+            per_epoch, total = run_arm(arm, config, data, store, scratch, rep, timer if rep else warmup, wait_s)
             tracked_epochs += len(per_epoch) if counted else 0
+            warmup_epochs += len(per_epoch) if arm == "on" and not rep else 0
             if rep > 0:
                 epochs[arm] += per_epoch[1:]
                 runs[arm].append(total)
@@ -352,6 +369,8 @@ def summarize(epochs: dict, runs: dict, num_train: int) -> dict:
             "checkpoint_ms_per_epoch": (med["checkpoints"] - med["off"]) * 1e3,
             "floor_in_loop": {"ms_per_epoch": (med["floor"] - med["off"]) * 1e3, "ratio_floor_off": med["floor"] / med["off"],
                               "ratio_on_floor": med["on"] / med["floor"]},
+            "wait_control": {"ms_per_epoch": (med["wait"] - med["off"]) * 1e3, "ratio_wait_off": med["wait"] / med["off"],
+                             "ratio_on_wait": med["on"] / med["wait"]},
             "met": med["on"] / med["off"] <= 1 + TARGETS["epoch_overhead"]}
 
 
@@ -389,6 +408,9 @@ def report_case(name: str, r: dict, as_json: bool) -> None:
     loop = r["floor_in_loop"]
     say(f"  floor in the loop (the same writes with nothing of Torch Lab): {loop['ratio_floor_off']:.3f} of untracked "
         f"(+{loop['ms_per_epoch']:.2f} ms/epoch); tracked / floor: {loop['ratio_on_floor']:.3f}", as_json)
+    wait = r["wait_control"]
+    say(f"  control, a busy wait as long as the tracker's calls: {wait['ratio_wait_off']:.3f} of untracked "
+        f"(+{wait['ms_per_epoch']:.2f} ms/epoch); tracked / control: {wait['ratio_on_wait']:.3f}", as_json)
     inside = r["inside_calls"]
     parts = ", ".join(f"{label} {ms:.2f}" for label, ms in inside["by_call_ms"].items())
     say(f"  inside the tracker's calls: {inside['ms_per_epoch']:.2f} ms per tracked epoch ({parts}); the tracked "

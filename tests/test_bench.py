@@ -22,7 +22,9 @@ def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_chec
     result = json.loads(done.stdout)
     assert set(result["log"]) == {"memory", "log_metrics", "wandb_log"}
     case = result["epochs"]["digits-mlp"]
-    assert case["epoch_samples"] == {"off": 2, "checkpoints": 2, "on": 2, "floor": 2}   # 1 counted rep, epochs 2-3
+    assert case["epoch_samples"] == {"off": 2, "checkpoints": 2, "on": 2, "floor": 2, "wait": 2}   # epochs 2-3
+    wait = case["wait_control"]
+    assert wait["ratio_on_wait"] == case["epoch_s"]["on"] / case["epoch_s"]["wait"]
     loop = case["floor_in_loop"]
     assert loop["ratio_on_floor"] == case["epoch_s"]["on"] / case["epoch_s"]["floor"]
     assert loop["ms_per_epoch"] == (case["epoch_s"]["floor"] - case["epoch_s"]["off"]) * 1e3
