@@ -175,8 +175,21 @@ def read_checkpoint(folder: Path, stem: str = "best") -> tuple[dict[str, torch.T
     return read_checkpoint_file(path)
 
 
-def read_checkpoint_file(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    blob = path.read_bytes()
+def read_checkpoint_file(path: Path, attempts: int = 3) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state dict, meta) of the checkpoint file `path`. A read that fails its checks is tried again,
+    up to `attempts` reads in all: a run writing its checkpoints after every epoch rewrites each
+    file's older version in place (`core.savefile.write_in_turn`), so a reader that is still reading
+    it two writes later gets a mix of two versions, while reading the file anew gets the newest."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _parse_checkpoint(path.read_bytes(), path)
+        except CheckpointError:
+            if attempt == attempts:
+                raise
+    raise ValueError("attempts must be at least 1")
+
+
+def _parse_checkpoint(blob: bytes, path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     header = read_header(blob, str(path))
     state = parse_weights(blob, str(path))
     try:

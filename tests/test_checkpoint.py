@@ -179,3 +179,29 @@ def test_supervisor_start_removes_old_blob_leftovers_only(lab_home):
     Supervisor(slots=1, parent_pid=-1).serve()           # no parent: it tidies up, then returns at once
     assert not old.exists() and fresh.exists()
     assert store.read_blob(sha) == b"kept"
+
+
+def test_a_read_that_caught_a_rewrite_in_the_middle_is_read_again(tmp_path, monkeypatch):
+    """A reader slow enough to span two per-epoch writes reads the start of one version and the end
+    of the next; the checksum refuses the mix and the file is read anew."""
+    from pathlib import Path
+
+    from core.epochfile import EpochFile
+
+    file = EpochFile(tmp_path / "best.safetensors", {"config": {}, "dataset": {}})
+    old = file.write({"w": torch.zeros(1000)}, {"epoch": 1}).read_bytes()
+    new = file.write({"w": torch.ones(1000)}, {"epoch": 2}).read_bytes()
+    assert len(old) == len(new)
+    reads, real = [], Path.read_bytes
+
+    def read_bytes(path):
+        reads.append(path.name)
+        return old[:len(old) // 2] + new[len(old) // 2:] if len(reads) == 1 else real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    state, meta = read_checkpoint(tmp_path)
+    assert meta["epoch"] == 2 and torch.equal(state["w"], torch.ones(1000)) and len(reads) == 2
+    monkeypatch.setattr(Path, "read_bytes", lambda path: reads.append(path.name) or old[:-1] + bytes([old[-1] ^ 1]))
+    with pytest.raises(CheckpointError, match="corrupt"):                 # a damaged file: refused after 3 reads
+        read_checkpoint(tmp_path)
+    assert len(reads) == 5
