@@ -13,6 +13,9 @@ every other store call. Other databases (PostgreSQL) take the same statements th
 A connection is never used in a process other than the one that opened it: after a fork, the child
 opens its own and leaves the inherited one untouched (closing it could disturb the parent's locks).
 
+The write's connection leaves WAL checkpoints to a thread of their own (`core.tracker.walcheckpoint`),
+so that no epoch's commit waits for one.
+
 The summary is merged without reading it back: the writer remembers the text it last stored for a
 run and updates the row only where it still holds that text. When another writer changed it meanwhile
 (a page, another process, another thread), nothing is updated, and the write reads the stored summary
@@ -31,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from core.errors import RunNotFound
+from core.tracker.walcheckpoint import FALLBACK_PAGES, WalCheckpoints
 
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
 _SCALARS = {int, float, str, bool, type(None)}
@@ -98,6 +102,7 @@ class EpochWriter:
                 raise
         except sqlite3.Error as exc:
             raise DBAPIError.instance("epoch record", None, exc, sqlite3.Error) from exc
+        self._local.checkpoints.committed()
         self._remember(run_id, stored)
 
     def _statements(self, execute, run_id, now, rows, event_rows, summary, executemany=None):
@@ -144,5 +149,7 @@ class EpochWriter:
             _INHERITED.append(conn)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
         set_sqlite_pragmas(conn, self.busy_timeout_ms)
+        conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")    # checkpoints: see the docstring
         local.conn, local.pid = conn, pid
+        local.checkpoints = WalCheckpoints.of(self.path, self.busy_timeout_ms)
         return conn
