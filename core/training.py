@@ -175,6 +175,7 @@ class _Loop:
         self.monitor_history: list[float] = []
         self.check_every = 1 if self.device.type == "cpu" else 32
         self._model_state: dict[str, torch.Tensor] | None = None
+        self._epoch_lr: tuple[int, float] = (0, config.lr)         # (epoch, its scheduled lr)
 
     def model_state(self) -> dict[str, torch.Tensor]:
         """The model's state dict, taken once: the loop updates its tensors in place (optimizer steps,
@@ -190,9 +191,16 @@ class _Loop:
             changes.append((self.step, name, value))
 
     def current_lr(self, epoch: int) -> float:
+        """The lr of this step. Every schedule but onecycle holds for a whole epoch, so it is worked out
+        once per epoch: plateau's replays the monitored history, which grows with the run."""
         if self.live.lr_pinned:
             return self.live.lr
-        return scheduled_lr(self.config, epoch, self.step, self.steps_per_epoch, self.monitor_history)
+        if self.config.schedule == "onecycle":
+            return scheduled_lr(self.config, epoch, self.step, self.steps_per_epoch, self.monitor_history)
+        if self._epoch_lr[0] != epoch:
+            self._epoch_lr = (epoch, scheduled_lr(self.config, epoch, self.step, self.steps_per_epoch,
+                                                  self.monitor_history))
+        return self._epoch_lr[1]
 
     def wait_while_paused(self) -> None:
         while self.control.paused and self.control.stop_reason is None:

@@ -248,3 +248,20 @@ def test_resume_without_a_last_checkpoint_is_a_clear_error(tmp_path):
 
     with pytest.raises(CheckpointError, match="no checkpoint"):
         run(TrainConfig(dataset="threshold", batch_size=6), checkpoint_dir=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "cosine", "onecycle"])
+def test_the_schedule_is_worked_out_once_per_epoch_unless_it_moves_every_step(schedule, monkeypatch):
+    import core.training
+    from core.schedules import plateau_lr, scheduled_lr
+
+    calls = []
+    monkeypatch.setattr(core.training, "scheduled_lr", lambda *args: calls.append(args[1]) or scheduled_lr(*args))
+    config = TrainConfig(**{**FAST, "epochs": 4}, schedule=schedule, plateau_patience=0, min_delta=10.0)
+    metrics, _ = run(config)
+    steps = -(-1438 // config.batch_size)
+    assert calls == ([1, 2, 3, 4] if schedule != "onecycle" else [e for e in (1, 2, 3, 4) for _ in range(steps)])
+    if schedule == "plateau":                              # the lr that replaying the history gives
+        history = [m.val_loss for m in metrics]
+        assert [m.lr for m in metrics] == [plateau_lr(config.lr, history[:i], "min", 0, config.gamma, config.min_lr,
+                                                      10.0) for i in range(4)]
