@@ -29,21 +29,22 @@ def _reason(message: str, name: str) -> str:
     _, sep, tail = message.partition(" is not allowed: ")
     if message.startswith(f"{name}: "):
         message = tail if sep else message[len(name) + 2:]
-    return clip(message, 200)
+    return clip(message, 400)                  # room for a folder's path
 
 
 def check_trainer(spec: SweepSpec, limits: Any = None) -> None:
     """Refuse a sweep whose runs the built-in trainer would fail: each value a parameter can give (the
     constant, every `values` entry, both ends of a range: `core.sweepsample.candidate_values`) must
-    make a valid TrainConfig with the sweep's constants and, given demo `limits`, pass
-    `core.demo.check_demo`. The SweepConfigError names the parameter, the value and the limit."""
+    make a valid TrainConfig with the sweep's constants, one whose data can be had
+    (`core.datacheck.early_data_problem`: dataset files present, a cnn on images) and, given demo
+    `limits`, pass `core.demo.check_demo`. The SweepConfigError names the parameter, the value and
+    the limit or the problem."""
     from core.config import ConfigError, TrainConfig
-    from core.demo import check_demo
     from core.sweepsample import candidate_values
 
     constants = {p.name: p.value for p in spec.parameters if p.distribution == "constant"}
     try:
-        check_demo(TrainConfig(**constants), limits)
+        _check_config(TrainConfig(**constants), limits)
     except ConfigError as exc:
         message = clip(str(exc), 300)
         named = any(message.startswith(f"{name}: ") for name in constants)
@@ -56,10 +57,21 @@ def check_trainer(spec: SweepSpec, limits: Any = None) -> None:
                 continue
             seen.add(key)
             try:
-                check_demo(TrainConfig(**{**constants, p.name: value}), limits)
+                _check_config(TrainConfig(**{**constants, p.name: value}), limits)
             except ConfigError as exc:
                 reason = _reason(str(exc), p.name)
                 raise fail(p.where, f"{_origin(p, label, value)} is not allowed: {reason}") from None
+
+
+def _check_config(config, limits: Any) -> None:
+    """ConfigError when the demo's `limits` refuse `config`, or when its data cannot be had."""
+    from core.config import ConfigError
+    from core.datacheck import early_data_problem
+    from core.demo import check_demo
+
+    check_demo(config, limits)
+    if problem := early_data_problem(config):
+        raise ConfigError(problem)
 
 
 def _origin(p: ParamSpec, label: str, value: Any) -> str:

@@ -1,5 +1,7 @@
 """Sweep configs that would hurt the lab or fail their runs are refused up front, in one short line."""
 
+from pathlib import Path
+
 import pytest
 
 from core.demo import DemoLimits
@@ -213,3 +215,33 @@ def test_describe_says_how_hyperband_judges_runs():
     loose = load_spec({**spec.to_dict(), "early_terminate": {"type": "hyperband", "max_iter": 9, "s": 2}})
     assert "(max_iter 9, s 2, eta 3, strict false: a run is judged by its best value so far)" in describe(loose)
     assert describe(load_spec({"method": "grid", "parameters": TRAINER})).endswith("no early termination · no run cap")
+
+
+# --------------------------------------------------------------------------- data the runs could not have
+
+
+def test_a_dataset_whose_files_are_missing_is_refused_with_the_loaders_message(tmp_path):
+    from core.datacheck import idx_files_missing
+
+    empty = str(tmp_path / "no-data")
+    message = refusal(trainer_sweep(dataset={"values": ["digits", "mnist"]}, data_root={"value": empty}))
+    raw = tmp_path / "no-data" / "MNIST" / "raw"
+    assert message == f"parameters.dataset: values entry 'mnist' is not allowed: {idx_files_missing('mnist', raw)}"
+    assert refusal({"method": "grid", "parameters": {"dataset": {"value": "fashion-mnist"},
+                                                     "data_root": {"value": empty}}}).startswith(
+        "parameters: fashion-mnist files not found")
+
+
+def test_a_cnn_on_points_is_refused_where_the_sweep_gives_it():
+    message = refusal(trainer_sweep(dataset={"value": "moons"}, model={"values": ["mlp", "cnn"]}))
+    assert message.startswith("parameters.model: values entry 'cnn' is not allowed: model 'cnn' needs an image "
+                              "dataset; 'moons' holds points")
+
+
+def test_a_sweep_over_mnist_with_its_files_present_is_accepted(tmp_path):
+    from core.datacheck import find_idx
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not find_idx(data / "MNIST" / "raw", "t10k-images-idx3-ubyte"):
+        pytest.skip(f"no MNIST files in {data}")
+    check_trainer(load_spec(trainer_sweep(dataset={"values": ["digits", "mnist"]}, data_root={"value": str(data)})))
