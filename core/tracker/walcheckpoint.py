@@ -4,9 +4,9 @@
 
 In WAL mode every commit appends pages to the `-wal` file, and SQLite copies them back into the
 database file (a checkpoint, fsynced) inside whichever commit takes the log past 1,000 pages. For an
-epoch's record, about 15 pages, that is one commit in 60 or so, and that commit takes 15-20 ms
-instead of 0.2 ms: about 0.4 ms per epoch on average on a 2-core machine, which the training thread
-waited for. Here the epoch writer's connection leaves the checkpoint to a daemon thread of the
+epoch's record, about 15 pages, that is one commit in 60 or so, and that commit took 19-23 ms
+instead of 0.2 ms on a 2-core machine, while the training thread waited (bench/README.md has the
+figures). Here the epoch writer's connection leaves the checkpoint to a daemon thread of the
 process, asked for every `EVERY` commits. It runs SQLite's passive checkpoint on a connection of its
 own; SQLite releases the GIL while it copies and syncs, so the training thread goes on meanwhile.
 
