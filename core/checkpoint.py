@@ -3,7 +3,7 @@ the JSON record (config, dataset info, metrics); written atomically (temporary f
 so a crash leaves either the old checkpoint or the new one, never a mix or a half file.
 
     save_checkpoint(folder, model, meta)           # folder/best.safetensors (+ best.json, a readable copy)
-    save_checkpoint(folder, model, meta, readable_copy=False, durable=False)   # one write in turn, no fsync
+    save_checkpoint(folder, model, meta, readable_copy=False, durable=False)   # written in turn, no fsync
     settle_checkpoints(folder, ["best", "last"])   # at a run's end: best.json, and both files fsynced
     model, meta = load_model(folder)               # rebuilt from the stored config, strict keys
 
@@ -72,10 +72,9 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, meta: dict, stem: str 
                     readable_copy: bool = True, durable: bool = True) -> Path:
     """Save weights with `meta` (must hold "config" and "dataset") as `stem`.safetensors, one file;
     with `readable_copy`, the record also as `stem`.json for people (never read back, so not fsynced).
-    `durable=False` is the training loop's per-epoch write: no fsync, the file's previous version
-    recycled (`core.savefile.write_in_turn`)."""
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = seal(pack(state, {META_KEY: record_json(meta)}))
+    `durable=False`: no fsync, the file's previous version recycled (`core.savefile.write_in_turn`),
+    as the training loop's per-epoch writes (`core.epochfile.EpochFile`)."""
+    blob = sealed(model.state_dict(), record_json(meta))
     weights_path = Path(folder) / f"{stem}.safetensors"
     if durable:
         atomic_write(weights_path, blob)
@@ -84,6 +83,13 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, meta: dict, stem: str 
     if readable_copy:
         atomic_write(Path(folder) / f"{stem}.json", _readable(blob), durable=False)
     return weights_path
+
+
+def sealed(tensors: dict[str, torch.Tensor], record: str) -> bytearray:
+    """The bytes of a checkpoint file holding `tensors` (any device or layout) and the JSON `record`
+    (see `record_json`), its digest set."""
+    state = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    return seal(pack(state, {META_KEY: record}))
 
 
 def record_json(meta: dict, fixed: str = "{}") -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import DIGEST_MARKER, META_KEY, pack, record_json, seal
+from core.checkpoint import DIGEST_MARKER, META_KEY, record_json, sealed
 from core.savefile import write_in_turn
 
 DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -72,8 +72,7 @@ class EpochFile:
         layout = self._layout
         if layout is None or not layout.fits(tensors):
             if not all(t.dtype in DTYPES and t.layout == torch.strided for t in tensors.values()):
-                state = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-                write_in_turn(self.path, seal(pack(state, {META_KEY: record})))
+                write_in_turn(self.path, sealed(tensors, record))
                 self._layout = None
                 return self.path
             layout = self._layout = _Layout(tensors)

@@ -48,21 +48,11 @@ class _Tensors(torch.nn.Module):
         return self.tensors
 
 
-def optimizer_tensors(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """Split an optimizer state_dict into tensors (for safetensors) and plain JSON."""
-    tensors, plain = {}, {}
-    for index, values in state_dict["state"].items():
-        for name, value in values.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{index}.{name}"] = value
-            else:
-                plain[f"{index}.{name}"] = value
-    return tensors, {"param_groups": state_dict["param_groups"], "scalars": plain}
-
-
 def optimizer_parts(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """What `optimizer_tensors(optimizer.state_dict())` gives, read from the optimizer directly: the
-    same names and values, without the copies `state_dict` makes (optimizer hooks are not run)."""
+    """The optimizer's state split into tensors named `optim.<param index>.<name>` (for safetensors)
+    and plain JSON (hyperparameters by group, other values by `<param index>.<name>`): what its
+    `state_dict()` holds, read from the optimizer directly, without the copies `state_dict` makes
+    (optimizer hooks are not run)."""
     tensors, plain, groups, index = {}, {}, [], 0
     for group in optimizer.param_groups:
         groups.append({**{k: v for k, v in group.items() if k != "params"},
