@@ -254,10 +254,10 @@ def floor_epochs(epochs, folder: Path, sizes: dict[str, int]):
     for stem, payload in payloads.items():
         (folder / f"{stem}.bin").write_bytes(payload)
     db = floor_db(folder / "floor.db")
-    for rep, m in enumerate(epochs):
+    for index, m in enumerate(epochs):
         if m.is_best:
             write_and_exchange(folder / ".best.spare", folder / "best.bin", payloads["best"])
-        commit_rows(db, rep, [(v, i) for i, v in enumerate((m.train_loss, m.val_loss, m.train_acc, m.val_acc, m.lr,
+        commit_rows(db, index, [(v, i) for i, v in enumerate((m.train_loss, m.val_loss, m.train_acc, m.val_acc, m.lr,
                                                              m.momentum, m.weight_decay, 0.0, m.seconds,
                                                              m.samples_per_s, m.epoch, *m.step_losses))])
         yield m
@@ -276,12 +276,12 @@ def floor_db(path: Path) -> sqlite3.Connection:
     return db
 
 
-def commit_rows(db: sqlite3.Connection, rep: int, values: list[tuple[float, int]]) -> None:
+def commit_rows(db: sqlite3.Connection, epoch: int, values: list[tuple[float, int]]) -> None:
     """One epoch's record: the run row's heartbeat and summary, and one metric row per (value, step)."""
     now = time.perf_counter()
     db.execute("BEGIN")
-    db.execute("UPDATE runs SET heartbeat_at = ?, summary = ? WHERE id = 'floor'", (now, json.dumps({"rep": rep})))
-    db.executemany("INSERT INTO metrics VALUES ('floor', 'k', ?, ?, ?, ?)", [(v, i, rep, now) for v, i in values])
+    db.execute("UPDATE runs SET heartbeat_at = ?, summary = ? WHERE id = 'floor'", (now, json.dumps({"epoch": epoch})))
+    db.executemany("INSERT INTO metrics VALUES ('floor', 'k', ?, ?, ?, ?)", [(v, i, epoch, now) for v, i in values])
     db.execute("COMMIT")
 
 

@@ -96,7 +96,6 @@ class EpochWriter:
                 stored = self._statements(conn.execute, run_id, now, rows, event_rows, summary, conn.executemany)
                 conn.execute("COMMIT")
             except BaseException:
-                self._stored.pop(run_id, None)
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
