@@ -32,8 +32,7 @@ from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
 from core.earlystop import EarlyStopping
-from core.epochfile import EpochFile
-from core.errors import CheckpointError
+from core.epochfile import EpochFile, Writer
 from core.models import build_model
 from core.resume import STEM as LAST_STEM
 from core.resume import last_tensors, match_parameter_layouts, read_last, set_default_rng_states
@@ -367,41 +366,60 @@ class _BestTracker:
         if self.folder is not None:
             clean_leftovers(self.folder)          # half-written files of a killed earlier attempt
         fixed = {"config": config.to_dict(), "dataset": dataset}    # the records' entries common to every epoch
-        self.files = {stem: EpochFile(self.folder / f"{stem}.safetensors", fixed) for stem in ("best", LAST_STEM)} \
-            if self.folder is not None else {}
+        # The files are finished in a thread while the next epoch trains, `best` before `last` (a `last` on
+        # disk means the `best` its record names is there too).
+        self.writer = Writer() if self.folder is not None else None
+        self.files = {stem: EpochFile(self.folder / f"{stem}.safetensors", fixed, self.writer)
+                      for stem in ("best", LAST_STEM)} if self.folder is not None else {}
         self.best_epoch, self.best_val_acc, self.best_val_loss, self.epochs = 0, None, None, 0
         self.checkpoint: str | None = None
+        self.best_due: tuple[_Loop, dict] | None = None
 
     def update(self, epoch: int, val_loss: float, val_acc: float, loop: _Loop):
         self.epochs = epoch
         decision = self.stopper.update(val_loss if loop.config.monitor == "val_loss" else val_acc)
         if decision.improved:
             self.best_epoch, self.best_val_acc, self.best_val_loss = epoch, val_acc, val_loss
-            if self.folder is not None:
-                meta = {"epoch": epoch, "val_loss": val_loss, "val_acc": val_acc}
-                self.checkpoint = str(self.files["best"].write(loop.model_state(), meta))
+            if self.folder is not None:      # written with `last`, once the consumer has recorded the epoch
+                self.best_due = loop, {"epoch": epoch, "val_loss": val_loss, "val_acc": val_acc}
+                self.checkpoint = str(self.files["best"].path)
         return decision
+
+    def save_best(self) -> None:
+        """The best checkpoint `update` found, unless written already (the weights are still that epoch's:
+        nothing trains between `update` and `save_last`)."""
+        if self.best_due is not None:
+            loop, meta = self.best_due
+            self.best_due = None
+            self.files["best"].write(loop.model_state(), meta)
 
     def save_last(self, epoch: int, loop: _Loop) -> None:
         """The resumable state after `epoch` (only when checkpoints are kept)."""
         if self.folder is None:
             return
+        self.save_best()
         meta = {"epoch": epoch, "step": loop.step, "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
                 "best_val_loss": self.best_val_loss, "best_value": self.stopper.best,
                 "counter": self.stopper.counter, "monitor_history": loop.monitor_history,
                 "live": dict(vars(loop.live)), "checkpoint": self.checkpoint}
         tensors, optimizer_meta = last_tensors(loop.model_state(), loop.optimizer, loop.generator)
         self.files[LAST_STEM].write(tensors, {**meta, "optimizer": optimizer_meta})
+        self.writer.send()
 
     def settle(self, *, quietly: bool = False) -> None:
-        """When the attempt ends: best.json written, both checkpoints fsynced. The per-epoch writes
-        skip both (they survive a killed process, see `core.checkpoint`). `quietly` while another
-        error is on its way out: a failure here must not replace it."""
+        """When the attempt ends: the writer's last batch finished (and the best checkpoint still due, when
+        the consumer stopped at an epoch that improved), best.json written, both checkpoints fsynced. The
+        per-epoch writes skip both (they survive a killed process, see `core.checkpoint`). `quietly`
+        while another error is on its way out: a failure here must not replace it."""
         if self.folder is None:
             return
         try:
+            try:
+                self.save_best()
+            finally:
+                self.writer.close()
             settle_checkpoints(self.folder, ["best", LAST_STEM])
-        except (OSError, CheckpointError):
+        except Exception:
             if not quietly:
                 raise
 

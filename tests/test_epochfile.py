@@ -1,13 +1,14 @@
 """The per-epoch checkpoint writer: the file `save_checkpoint` writes, at a lower cost per epoch."""
 
 import json
+import threading
 
 import pytest
 import torch
 from safetensors.torch import load as load_safetensors
 
 from core.checkpoint import DIGEST_KEY, META_KEY, read_checkpoint, read_header, record_json
-from core.epochfile import DTYPES, EpochFile
+from core.epochfile import DTYPES, EpochFile, Writer
 from core.errors import CheckpointError
 from core.resume import optimizer_parts
 
@@ -110,3 +111,42 @@ def test_optimizer_parts_equal_what_its_state_dict_gives(make):
         {key for key, value in state.items() if torch.is_tensor(value)}
     assert all(tensors[f"optim.{i}.{name}"] is value for (i, name), value in state.items() if torch.is_tensor(value))
     assert meta["scalars"] == {f"{i}.{name}": v for (i, name), v in state.items() if not torch.is_tensor(v)}
+
+
+# -- the writer thread: the training loop's files are finished while the next epoch trains -------------
+
+def test_a_handed_write_holds_the_values_and_record_of_the_moment_it_was_handed(tmp_path):
+    writer, gate = Writer(), threading.Event()
+    file = EpochFile(tmp_path / "last.safetensors", FIXED, writer)
+    weight, history = torch.zeros(4, 3), [0.5]
+    writer.hand(lambda: gate.wait(30))                         # holds the thread until the test lets it go
+    file.write({"weight": weight}, {"epoch": 1, "history": history})
+    writer.send()
+    assert not file.path.exists()                              # sent, not written: the caller went on
+    weight.add_(1.0)                                           # the next epoch's first step, in place
+    history.append(0.25)
+    gate.set()
+    writer.wait()
+    check(file.path, {"weight": torch.zeros(4, 3)}, {"epoch": 1, "history": [0.5]})
+
+
+def test_the_writer_runs_a_batch_in_order_in_one_other_thread_and_raises_its_error_on_wait():
+    writer, seen = Writer(), []
+    for name in ("best", "last"):
+        writer.hand(lambda name=name: seen.append((name, threading.get_ident())))
+    writer.send()
+    writer.wait()
+    assert [name for name, _ in seen] == ["best", "last"]
+    assert len({ident for _, ident in seen}) == 1 and seen[0][1] != threading.get_ident()
+
+    def full():
+        raise OSError(28, "No space left on device")
+    writer.hand(full)
+    writer.hand(lambda: seen.append(("after", 0)))
+    writer.send()
+    with pytest.raises(OSError, match="No space left"):
+        writer.wait()
+    assert seen[-1][0] == "last"                               # the batch stopped at its error
+    writer.hand(lambda: seen.append(("staged", 0)))
+    writer.close()                                             # what is staged is sent before the thread stops
+    assert seen[-1][0] == "staged"

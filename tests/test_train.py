@@ -175,13 +175,12 @@ def test_best_checkpoint_round_trip(tmp_path):
 
 def test_the_readable_copy_of_the_best_record_is_written_when_the_run_ends(tmp_path):
     gen = train(TrainConfig(**{**FAST, "epochs": 4}), checkpoint_dir=tmp_path)
-    first = next(gen)
-    assert (tmp_path / "best.safetensors").is_file() and first.is_best
-    assert not (tmp_path / "best.json").exists()          # per-epoch writes leave it to the end
+    first, second = next(gen), next(gen)
+    assert first.is_best and not (tmp_path / "best.json").exists()     # per-epoch writes leave it to the end
     rest = list(gen)
     _, meta = load_model(tmp_path)
     copy = json.loads((tmp_path / "best.json").read_text())
-    assert copy == meta and copy["epoch"] == max([first, *rest], key=lambda m: -m.val_loss).epoch
+    assert copy == meta and copy["epoch"] == max([first, second, *rest], key=lambda m: -m.val_loss).epoch
 
 
 def test_a_run_closed_by_its_caller_still_gets_its_readable_copy(tmp_path):
@@ -265,3 +264,48 @@ def test_the_schedule_is_worked_out_once_per_epoch_unless_it_moves_every_step(sc
         history = [m.val_loss for m in metrics]
         assert [m.lr for m in metrics] == [plateau_lr(config.lr, history[:i], "min", 0, config.gamma, config.min_lr,
                                                       10.0) for i in range(4)]
+
+
+def test_checkpoints_are_finished_in_another_thread_best_before_last(tmp_path, monkeypatch):
+    import threading
+
+    import core.epochfile
+
+    written, real = [], core.epochfile.write_in_turn
+
+    def recording(path, *parts):
+        written.append((path.stem, threading.get_ident()))
+        real(path, *parts)
+    monkeypatch.setattr(core.epochfile, "write_in_turn", recording)
+    metrics, outcome = run(TrainConfig(**{**FAST, "epochs": 4}), checkpoint_dir=tmp_path)
+    expected = [stem for m in metrics for stem in (["best"] if m.is_best else []) + ["last"]]
+    assert [stem for stem, _ in written] == expected
+    assert threading.get_ident() not in {ident for _, ident in written}
+    _, meta = load_model(tmp_path)
+    assert meta["epoch"] == outcome.best_epoch
+
+
+def test_a_checkpoint_write_that_fails_in_the_writer_fails_the_run(tmp_path, monkeypatch):
+    import core.epochfile
+
+    calls, real = [], core.epochfile.write_in_turn
+
+    def full_at_third(path, *parts):
+        calls.append(path.stem)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real(path, *parts)
+    monkeypatch.setattr(core.epochfile, "write_in_turn", full_at_third)
+    control = TrainControl()
+    with pytest.raises(OSError, match="No space left"):
+        run(TrainConfig(**{**FAST, "epochs": 6}), checkpoint_dir=tmp_path, control=control)
+    assert control.outcome.status is RunStatus.FAILED and "No space left" in control.outcome.reason
+    assert control.outcome.epochs_completed < 6 and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_run_closed_at_an_epoch_that_improved_still_writes_that_best_checkpoint(tmp_path):
+    gen = train(TrainConfig(**{**FAST, "epochs": 4}), checkpoint_dir=tmp_path)
+    first = next(gen)
+    gen.close()
+    _, meta = load_model(tmp_path)
+    assert first.is_best and meta["epoch"] == 1 and meta["val_loss"] == first.val_loss
