@@ -33,8 +33,9 @@ every moment another process holds a core into a stalled step (epochs 5-15x slow
 which would drown the few milliseconds measured here; both sides run with the same settings.
 
 Part (c), the floor: after every epoch a killed run must find that epoch's metrics committed and its
-`last` checkpoint on disk (and its `best` one, when the epoch improved). The floor arm makes these
-writes in the loop; measured back to back instead, the same two writes with nothing of Torch Lab in between (the checkpoint's
+`last` checkpoint on disk (and its `best` one, when the epoch improved), the files at the latest
+moments into the next epoch: the tracked loop hands them to a writer thread while the next epoch
+trains. The floor arm makes all of these writes in the loop, as the loop did before; measured back to back instead, the same two writes with nothing of Torch Lab in between (the checkpoint's
 size in bytes written over a spare file and exchanged with the old one in one rename, by os calls,
 without an fsync, as the training loop writes it (`core.savefile.write_in_turn`); the epoch's metric
 rows and one row update in one transaction of the sqlite3 module, WAL and synchronous=NORMAL as the
