@@ -49,3 +49,17 @@ def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_chec
     assert even["floor"] == floor["kill_ms"] / result["targets"]["epoch_overhead"]
     assert even["fsync_floor"] == floor["ms"] / result["targets"]["epoch_overhead"]
     assert even["renamed_floor"] == floor["renamed_ms"] / result["targets"]["epoch_overhead"]
+
+
+@pytest.mark.slow
+def test_bench_cold_reports_each_piece_back_to_back_and_after_each_gap():
+    done = subprocess.run([sys.executable, "bench/bench_cold.py", "--json", "--reps", "3"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result["pieces"]) == {"json", "pwrite", "sqlite", "log_epoch"}
+    for piece in result["pieces"].values():
+        assert set(piece["us"]) == {"back_to_back", "after_python", "after_torch", "after_sleep"}
+        assert min(piece["us"].values()) > 0
+        assert piece["vs_back_to_back"] == {key: value / piece["us"]["back_to_back"]
+                                            for key, value in piece["us"].items() if key != "back_to_back"}
