@@ -25,8 +25,8 @@ rest (the record rendered, the hash, the file written and exchanged) runs in the
 in the order the writes were handed over, while the caller goes on. The buffer is reused: a write
 first waits for the batch sent before it. An error in the thread is raised by the next `wait`,
 `send`, write or `close`. This is how PyTorch's own asynchronous checkpointing works (stage to CPU
-memory, write in the background); in the digits loop it took the two checkpoints from 1.2-1.4 ms
-of the training thread's time per epoch to 0.55-0.63 ms.
+memory, write in the background); in the digits loop it took the two checkpoints from 1.21-1.34 ms
+of the training thread's time per epoch to 0.52-0.63 ms.
 
 A write whose tensors differ in names, dtypes or shapes from the previous one lays the file out again.
 Any strides and devices are accepted: the copy makes the bytes contiguous and brings them to the CPU.

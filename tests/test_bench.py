@@ -57,7 +57,7 @@ def test_bench_cold_reports_each_piece_back_to_back_and_after_each_gap():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result["pieces"]) == {"json", "pwrite", "sqlite", "log_epoch"}
+    assert set(result["pieces"]) == {"json", "pwrite", "sqlite", "log_epoch", "log_epoch_thread"}
     for piece in result["pieces"].values():
         assert set(piece["us"]) == {"back_to_back", "after_python", "after_torch", "after_sleep"}
         assert min(piece["us"].values()) > 0
