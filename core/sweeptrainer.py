@@ -99,11 +99,45 @@ def trainer_problems(spec: SweepSpec) -> tuple[str | None, list[str]]:
         check_trainer(spec, demo_limits())
     except SweepConfigError as exc:
         return first_line(exc), []
-    warnings = unused_model_settings(spec)
+    pairs, valid = data_model_pairs(spec)
+    if pairs and not valid:
+        return f"parameters.dataset, parameters.model: no dataset and model the sweep can draw go together: " \
+               f"{pairs[0]}", []
+    warnings = unused_model_settings(spec) + [f"parameters.dataset, parameters.model: {pair}; those runs will fail"
+                                              for pair in pairs]
     if spec.metric and spec.metric.name not in TRAINER_METRICS:
         warnings.append(f"metric.name: the built-in trainer logs {', '.join(TRAINER_METRICS)}, "
                         f"not {spec.metric.name!r}: its runs will have no value")
     return None, warnings
+
+
+def data_model_pairs(spec: SweepSpec, most: int = 64) -> tuple[list[str], int]:
+    """When the sweep draws both its dataset and its model from lists: (one line per pair whose data
+    cannot be had, e.g. a cnn on 2-D points; how many pairs can). `check_trainer` checks each
+    parameter with the other's constant or default; this checks them together (up to `most` pairs)."""
+    from core.config import ConfigError, TrainConfig
+    from core.datacheck import early_data_problem
+
+    params = {p.name: p for p in spec.parameters}
+    dataset, model = params.get("dataset"), params.get("model")
+    if dataset is None or model is None or not (dataset.distribution.startswith("categorical")
+                                                 and model.distribution.startswith("categorical")):
+        return [], 0
+    if len(dataset.values) * len(model.values) > most:
+        return [], 0
+    constants = {p.name: p.value for p in spec.parameters if p.distribution == "constant"}
+    problems, valid = [], 0
+    for data_name in dict.fromkeys(dataset.values):
+        for model_name in dict.fromkeys(model.values):
+            try:
+                problem = early_data_problem(TrainConfig(**{**constants, "dataset": data_name, "model": model_name}))
+            except ConfigError as exc:
+                problem = first_line(exc)
+            if problem:
+                problems.append(f"dataset {show(data_name)} with model {show(model_name)}: {clip(problem, 200)}")
+            else:
+                valid += 1
+    return problems, valid
 
 
 def unused_model_settings(spec: SweepSpec) -> list[str]:

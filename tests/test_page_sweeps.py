@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import ui_keys as keys
 from core.config import TrainConfig
+from core.datacheck import cnn_needs_images
 from core.status import RunStatus
 from core.sweepjobs import (EXAMPLE_YAML, agents_alive, check_sweep, form_config, param_entry, start_agents,
                             stop_sweep, wait_agents)
@@ -238,3 +239,19 @@ def test_run_names_show_literally_and_the_summary_says_how_hyperband_judges():
     assert r"(\*\*x\*\* \[a\]\(javascript\:alert\(1\)\))" in best and "**x**" not in best
     summary = " ".join(c.value for c in at.caption)
     assert r"strict true\: a run is judged by its value at each bracket" in summary
+
+
+def test_a_dataset_and_a_model_that_cannot_go_together_are_flagged_or_refused():
+    both = {"method": "grid", "parameters": {"dataset": {"values": ["digits", "moons"]},
+                                             "model": {"values": ["mlp", "cnn"]}}}
+    checked = check_sweep(both, "digits", "mlp")
+    assert checked.error is None
+    pair = [w for w in checked.warnings if w.startswith("parameters.dataset, parameters.model:")]
+    assert pair == [f"parameters.dataset, parameters.model: dataset 'moons' with model 'cnn': "
+                    f"{cnn_needs_images('moons', 'point')}; those runs will fail"]
+    never = {"method": "random", "parameters": {"dataset": {"values": ["moons", "xor"]}, "model": {"values": ["cnn"]}}}
+    error = check_sweep(never, "digits", "mlp").error
+    assert error.startswith("parameters.dataset, parameters.model: no dataset and model the sweep can draw go "
+                            "together: dataset 'moons' with model 'cnn': model 'cnn' needs an image dataset")
+    images = {"method": "grid", "parameters": {"dataset": {"values": ["digits"]}, "model": {"values": ["mlp", "cnn"]}}}
+    assert not [w for w in check_sweep(images, "digits", "mlp").warnings if "parameters.model:" in w]
