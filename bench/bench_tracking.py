@@ -33,13 +33,14 @@ every moment another process holds a core into a stalled step (epochs 5-15x slow
 which would drown the few milliseconds measured here; both sides run with the same settings.
 
 Part (c), the floor: after every epoch a killed run must find that epoch's metrics committed and its
-`last` checkpoint on disk (and its `best` one, when the epoch improved), the files at the latest
-moments into the next epoch: the tracked loop hands them to a writer thread while the next epoch
-trains. The floor arm makes all of these writes in the loop, as the loop did before; measured back to back instead, the same two writes with nothing of Torch Lab in between (the checkpoint's
-size in bytes written over a spare file and exchanged with the old one in one rename, by os calls,
-without an fsync, as the training loop writes it (`core.savefile.write_in_turn`); the epoch's metric
-rows and one row update in one transaction of the sqlite3 module, WAL and synchronous=NORMAL as the
-store, no index) give the least such an epoch costs on this disk, measured in the same run. Three
+`last` checkpoint on disk (and its `best` one, when the epoch improved), the files at the latest moments
+into the next epoch: the tracked loop hands them to a writer thread while the next epoch trains. The
+floor arm makes all of these writes in the loop, as the loop did before; measured back to back instead,
+the same two writes with nothing of Torch Lab in between (the checkpoint's size in bytes written over a
+spare file and exchanged with the old one in one rename, by os calls, without an fsync, as the training
+loop writes it (`core.savefile.write_in_turn`); the epoch's metric rows and one row update in one
+transaction of the sqlite3 module, WAL and synchronous=NORMAL as the store, no index) give the least
+such an epoch costs on this disk, measured in the same run. Three
 variants are reported beside it: a new file renamed over the old one (the loop's write until
 2026-11-29), the same fsynced before its rename (it would then survive a power cut too), and the
 bytes written over an existing file in place (no spare, no rename: alone it is not atomic).
@@ -145,7 +146,8 @@ class CallTimer:
     tracked run itself, they are free of the run-to-run noise that an on-minus-off difference
     carries, but leave out any indirect cost (caches, the disk's work after the call returns, the
     writer thread's share of the GIL). The writer thread's own time (rendering the records, hashing,
-    writing the files) is added up apart, in `thread_seconds`."""
+    writing the files) is added up apart, in `thread_seconds`, and the part of it that holds the GIL
+    (rendering the record and header, `core.epochfile._head`) in `thread_python_seconds`."""
 
     def __init__(self):
         import core.epochfile
@@ -154,9 +156,10 @@ class CallTimer:
 
         self.targets = {"store": (core.runs, "log_epoch"), "update": (core.training._BestTracker, "update"),
                         "checkpoints": (core.training._BestTracker, "save_last")}
-        self.thread_target = (core.epochfile, "_finish")
+        self.thread_targets = {"thread_seconds": (core.epochfile, "_finish"),
+                               "thread_python_seconds": (core.epochfile, "_head")}
         self.seconds = {label: 0.0 for label in self.targets}
-        self.thread_seconds = 0.0
+        self.thread_seconds = self.thread_python_seconds = 0.0
 
     def _timed(self, label: str, fn):
         def timed(*args, **kwargs):
@@ -167,29 +170,29 @@ class CallTimer:
                 self.seconds[label] += time.perf_counter() - start
         return timed
 
-    def _timed_in_thread(self, fn):
+    def _timed_in_thread(self, total: str, fn):
         def timed(*args, **kwargs):
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
-            finally:
-                self.thread_seconds += time.perf_counter() - start     # only the writer thread adds here
+            finally:                                  # only the writer thread adds to these
+                setattr(self, total, getattr(self, total) + time.perf_counter() - start)
         return timed
 
     def __enter__(self) -> "CallTimer":
         self.saved = {label: getattr(owner, name) for label, (owner, name) in self.targets.items()}
         for label, (owner, name) in self.targets.items():
             setattr(owner, name, self._timed(label, self.saved[label]))
-        owner, name = self.thread_target
-        self.saved_thread = getattr(owner, name)
-        setattr(owner, name, self._timed_in_thread(self.saved_thread))
+        self.saved_thread = {total: getattr(owner, name) for total, (owner, name) in self.thread_targets.items()}
+        for total, (owner, name) in self.thread_targets.items():
+            setattr(owner, name, self._timed_in_thread(total, self.saved_thread[total]))
         return self
 
     def __exit__(self, *exc) -> None:
         for label, (owner, name) in self.targets.items():
             setattr(owner, name, self.saved[label])
-        owner, name = self.thread_target
-        setattr(owner, name, self.saved_thread)
+        for total, (owner, name) in self.thread_targets.items():
+            setattr(owner, name, self.saved_thread[total])
 
 
 def run_arm(arm: str, config, data, store, scratch: Path, rep: int, timer: CallTimer,
@@ -252,7 +255,8 @@ def compare_epochs(config, reps: int, scratch: Path, as_json: bool) -> dict:
     ratio = on_ms / (on_ms - inside_ms)
     result["inside_calls"] = {"ms_per_epoch": inside_ms, "by_call_ms": inside, "ratio": ratio,
                               "met": ratio <= 1 + TARGETS["epoch_overhead"],
-                              "writer_thread_ms": timer.thread_seconds / tracked_epochs * 1e3}
+                              "writer_thread_ms": timer.thread_seconds / tracked_epochs * 1e3,
+                              "writer_thread_python_ms": timer.thread_python_seconds / tracked_epochs * 1e3}
     rows = len(EPOCH_KEYS) + 1 + -(-data.num_train // config.batch_size)     # epoch values, then step losses
     floor = durable_floor(scratch / "floor", (scratch / "ckpt-1" / "last.safetensors").stat().st_size, rows)
     off_ms = result["epoch_s"]["off"] * 1e3
@@ -437,7 +441,8 @@ def report_case(name: str, r: dict, as_json: bool) -> None:
     parts = ", ".join(f"{label} {ms:.2f}" for label, ms in inside["by_call_ms"].items())
     say(f"  inside the tracker's calls: {inside['ms_per_epoch']:.2f} ms per tracked epoch ({parts}); the tracked "
         f"epoch is {inside['ratio']:.3f}x itself without them: {'met' if inside['met'] else 'NOT met'}; "
-        f"the checkpoint writer's thread: {inside['writer_thread_ms']:.2f} ms per epoch", as_json)
+        f"the checkpoint writer's thread: {inside['writer_thread_ms']:.2f} ms per epoch, "
+        f"{inside['writer_thread_python_ms']:.2f} ms of it holding the GIL", as_json)
     f, even = r["floor"], r["break_even_epoch_ms"]
     say(f"  floor on this disk: {f['kill_ms']:.2f} ms per epoch = {f['kill_vs_off']:.1%} of the untracked epoch "
         f"({f['checkpoint_bytes'] / 1024:.0f} KiB written over a spare and exchanged {f['file_exchanged_ms']:.2f} ms; "

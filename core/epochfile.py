@@ -164,13 +164,18 @@ class EpochFile:
 
 
 def _finish(path: Path, layout: _Layout, meta: dict, fixed: str) -> None:
-    """Render the record, seal the data in `layout.buffer` with it, and write the file."""
-    record = record_json(meta, fixed)
-    header = f'{{"__metadata__": {{"{META_KEY}": {json.dumps(record)}}}, {layout.entries}}}'.encode()
-    header += b" " * (-len(header) % 8)                      # the data starts 8-byte aligned
-    head = bytearray(len(header).to_bytes(8, "little") + header)
+    """Seal the data in `layout.buffer` with the record of `meta` and `fixed`, and write the file."""
+    head = _head(layout, meta, fixed)
     at = head.index(DIGEST_MARKER) + len(DIGEST_MARKER)        # the record's first field
     digest = hashlib.sha256(head)
-    digest.update(layout.data)
+    digest.update(layout.data)                                 # the GIL is released while a large buffer hashes
     head[at:at + 64] = digest.hexdigest().encode()
     write_in_turn(path, head, layout.data)
+
+
+def _head(layout: _Layout, meta: dict, fixed: str) -> bytearray:
+    """The file's first bytes: the header's length, then the header with the record, its digest unset
+    (the Python part of a write: in the writer's thread it holds the GIL)."""
+    header = f'{{"__metadata__": {{"{META_KEY}": {json.dumps(record_json(meta, fixed))}}}, {layout.entries}}}'.encode()
+    header += b" " * (-len(header) % 8)                      # the data starts 8-byte aligned
+    return bytearray(len(header).to_bytes(8, "little") + header)
