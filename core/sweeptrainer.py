@@ -99,7 +99,7 @@ def trainer_problems(spec: SweepSpec) -> tuple[str | None, list[str]]:
         check_trainer(spec, demo_limits())
     except SweepConfigError as exc:
         return first_line(exc), []
-    pairs, valid = data_model_pairs(spec)
+    pairs, valid = data_model_pairs(spec, demo_limits())
     if pairs and not valid:
         return f"parameters.dataset, parameters.model: no dataset and model the sweep can draw go together: " \
                f"{pairs[0]}", []
@@ -111,12 +111,12 @@ def trainer_problems(spec: SweepSpec) -> tuple[str | None, list[str]]:
     return None, warnings
 
 
-def data_model_pairs(spec: SweepSpec, most: int = 64) -> tuple[list[str], int]:
-    """When the sweep draws both its dataset and its model from lists: (one line per pair whose data
-    cannot be had, e.g. a cnn on 2-D points; how many pairs can). `check_trainer` checks each
-    parameter with the other's constant or default; this checks them together (up to `most` pairs)."""
+def data_model_pairs(spec: SweepSpec, limits: Any = None, most: int = 64) -> tuple[list[str], int]:
+    """When the sweep draws both its dataset and its model from lists: (one line per pair that cannot
+    run, e.g. a cnn on 2-D points or, given demo `limits`, a model too large for that dataset's inputs;
+    how many pairs can). `check_trainer` checks each parameter with the other's constant or default;
+    this checks them together (up to `most` pairs), the same way."""
     from core.config import ConfigError, TrainConfig
-    from core.datacheck import early_data_problem
 
     params = {p.name: p for p in spec.parameters}
     dataset, model = params.get("dataset"), params.get("model")
@@ -130,7 +130,8 @@ def data_model_pairs(spec: SweepSpec, most: int = 64) -> tuple[list[str], int]:
     for data_name in dict.fromkeys(dataset.values):
         for model_name in dict.fromkeys(model.values):
             try:
-                problem = early_data_problem(TrainConfig(**{**constants, "dataset": data_name, "model": model_name}))
+                _check_config(TrainConfig(**{**constants, "dataset": data_name, "model": model_name}), limits)
+                problem = None
             except ConfigError as exc:
                 problem = first_line(exc)
             if problem:
