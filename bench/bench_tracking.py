@@ -146,8 +146,10 @@ class CallTimer:
     tracked run itself, they are free of the run-to-run noise that an on-minus-off difference
     carries, but leave out any indirect cost (caches, the disk's work after the call returns, the
     writer thread's share of the GIL). The writer thread's own time (rendering the records, hashing,
-    writing the files) is added up apart, in `thread_seconds`, and the part of it that holds the GIL
-    (rendering the record and header, `core.epochfile._head`) in `thread_python_seconds`."""
+    writing the files) is added up apart, under `thread`, and the part of it that holds the GIL
+    (rendering the record and header, `core.epochfile._head`) under `thread_python`."""
+
+    CALLS = ("store", "update", "checkpoints")            # in the training thread; the rest in the writer's
 
     def __init__(self):
         import core.epochfile
@@ -155,11 +157,13 @@ class CallTimer:
         import core.training
 
         self.targets = {"store": (core.runs, "log_epoch"), "update": (core.training._BestTracker, "update"),
-                        "checkpoints": (core.training._BestTracker, "save_last")}
-        self.thread_targets = {"thread_seconds": (core.epochfile, "_finish"),
-                               "thread_python_seconds": (core.epochfile, "_head")}
+                        "checkpoints": (core.training._BestTracker, "save_last"),
+                        "thread": (core.epochfile, "_finish"), "thread_python": (core.epochfile, "_head")}
         self.seconds = {label: 0.0 for label in self.targets}
-        self.thread_seconds = self.thread_python_seconds = 0.0
+
+    def calls(self) -> dict[str, float]:
+        """Seconds inside each of the training thread's calls."""
+        return {label: self.seconds[label] for label in self.CALLS}
 
     def _timed(self, label: str, fn):
         def timed(*args, **kwargs):
@@ -170,29 +174,15 @@ class CallTimer:
                 self.seconds[label] += time.perf_counter() - start
         return timed
 
-    def _timed_in_thread(self, total: str, fn):
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:                                  # only the writer thread adds to these
-                setattr(self, total, getattr(self, total) + time.perf_counter() - start)
-        return timed
-
     def __enter__(self) -> "CallTimer":
         self.saved = {label: getattr(owner, name) for label, (owner, name) in self.targets.items()}
         for label, (owner, name) in self.targets.items():
             setattr(owner, name, self._timed(label, self.saved[label]))
-        self.saved_thread = {total: getattr(owner, name) for total, (owner, name) in self.thread_targets.items()}
-        for total, (owner, name) in self.thread_targets.items():
-            setattr(owner, name, self._timed_in_thread(total, self.saved_thread[total]))
         return self
 
     def __exit__(self, *exc) -> None:
         for label, (owner, name) in self.targets.items():
             setattr(owner, name, self.saved[label])
-        for total, (owner, name) in self.thread_targets.items():
-            setattr(owner, name, self.saved_thread[total])
 
 
 def run_arm(arm: str, config, data, store, scratch: Path, rep: int, timer: CallTimer,
@@ -239,8 +229,8 @@ def compare_epochs(config, reps: int, scratch: Path, as_json: bool) -> dict:
     for rep in range(reps + 1):                              # rep 0 warms up and is not counted
         for arm in ARMS if rep % 2 == 0 else reversed(ARMS):
             counted = rep > 0 and arm == "on"
-            wait_s = sum(timer.seconds.values()) / tracked_epochs if tracked_epochs else \
-                sum(warmup.seconds.values()) / max(warmup_epochs, 1)
+            wait_s = sum(timer.calls().values()) / tracked_epochs if tracked_epochs else \
+                sum(warmup.calls().values()) / max(warmup_epochs, 1)
             per_epoch, total = run_arm(arm, config, data, store, scratch, rep, timer if rep else warmup, wait_s)
             tracked_epochs += len(per_epoch) if counted else 0
             warmup_epochs += len(per_epoch) if arm == "on" and not rep else 0
@@ -249,14 +239,14 @@ def compare_epochs(config, reps: int, scratch: Path, as_json: bool) -> dict:
                 runs[arm].append(total)
         say(f"  rep {rep}/{reps} done", as_json)
     result = summarize(epochs, runs, data.num_train)
-    inside = {label: seconds / tracked_epochs * 1e3 for label, seconds in timer.seconds.items()}
+    inside = {label: seconds / tracked_epochs * 1e3 for label, seconds in timer.calls().items()}
     inside_ms = sum(inside.values())
     on_ms = result["epoch_s"]["on"] * 1e3
     ratio = on_ms / (on_ms - inside_ms)
     result["inside_calls"] = {"ms_per_epoch": inside_ms, "by_call_ms": inside, "ratio": ratio,
                               "met": ratio <= 1 + TARGETS["epoch_overhead"],
-                              "writer_thread_ms": timer.thread_seconds / tracked_epochs * 1e3,
-                              "writer_thread_python_ms": timer.thread_python_seconds / tracked_epochs * 1e3}
+                              "writer_thread_ms": timer.seconds["thread"] / tracked_epochs * 1e3,
+                              "writer_thread_python_ms": timer.seconds["thread_python"] / tracked_epochs * 1e3}
     rows = len(EPOCH_KEYS) + 1 + -(-data.num_train // config.batch_size)     # epoch values, then step losses
     floor = durable_floor(scratch / "floor", (scratch / "ckpt-1" / "last.safetensors").stat().st_size, rows)
     off_ms = result["epoch_s"]["off"] * 1e3
