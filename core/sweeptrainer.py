@@ -42,7 +42,7 @@ def check_trainer(spec: SweepSpec, limits: Any = None) -> None:
     from core.config import ConfigError, TrainConfig
     from core.sweepsample import candidate_values
 
-    constants = {p.name: p.value for p in spec.parameters if p.distribution == "constant"}
+    constants = sweep_constants(spec)
     try:
         _check_config(TrainConfig(**constants), limits)
     except ConfigError as exc:
@@ -61,6 +61,11 @@ def check_trainer(spec: SweepSpec, limits: Any = None) -> None:
             except ConfigError as exc:
                 reason = _reason(str(exc), p.name)
                 raise fail(p.where, f"{_origin(p, label, value)} is not allowed: {reason}") from None
+
+
+def sweep_constants(spec: SweepSpec) -> dict[str, Any]:
+    """The parameters the sweep holds fixed, by name."""
+    return {p.name: p.value for p in spec.parameters if p.distribution == "constant"}
 
 
 def _check_config(config, limits: Any) -> None:
@@ -125,17 +130,15 @@ def data_model_pairs(spec: SweepSpec, limits: Any = None, most: int = 64) -> tup
         return [], 0
     if len(dataset.values) * len(model.values) > most:
         return [], 0
-    constants = {p.name: p.value for p in spec.parameters if p.distribution == "constant"}
+    constants = sweep_constants(spec)
     problems, valid = [], 0
     for data_name in dict.fromkeys(dataset.values):
         for model_name in dict.fromkeys(model.values):
             try:
                 _check_config(TrainConfig(**{**constants, "dataset": data_name, "model": model_name}), limits)
-                problem = None
             except ConfigError as exc:
-                problem = first_line(exc)
-            if problem:
-                problems.append(f"dataset {show(data_name)} with model {show(model_name)}: {clip(problem, 200)}")
+                problems.append(f"dataset {show(data_name)} with model {show(model_name)}: "
+                                f"{clip(first_line(exc), 200)}")
             else:
                 valid += 1
     return problems, valid
