@@ -1,9 +1,11 @@
 import dataclasses
 import json
+import threading
 
 import pytest
 import torch
 
+import core.epochfile
 from core.checkpoint import load_model
 from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
@@ -267,10 +269,6 @@ def test_the_schedule_is_worked_out_once_per_epoch_unless_it_moves_every_step(sc
 
 
 def test_checkpoints_are_finished_in_another_thread_best_before_last(tmp_path, monkeypatch):
-    import threading
-
-    import core.epochfile
-
     written, real = [], core.epochfile.write_in_turn
 
     def recording(path, *parts):
@@ -286,8 +284,6 @@ def test_checkpoints_are_finished_in_another_thread_best_before_last(tmp_path, m
 
 
 def test_a_checkpoint_write_that_fails_in_the_writer_fails_the_run(tmp_path, monkeypatch):
-    import core.epochfile
-
     calls, real = [], core.epochfile.write_in_turn
 
     def full_at_third(path, *parts):
