@@ -3,15 +3,26 @@
     store = Store()
     run_id = store.create_run(config.to_dict(), name="baseline", source="cli")
     for m in train_tracked(config, store, run_id):
-        ...                                   # metrics are already in the store
+        ...                                   # the epoch's record is on its way to the store
     store.get_run(run_id).status              # finished / stopped / diverged / failed
 
 The CLI, the dashboard's worker and scripts all use this, so a run shows up the same everywhere.
+
+Each epoch's record (metrics, step losses, live changes, summary: one transaction) is committed by
+the run's writer (`core.writer`: a process forked from the training process), before that epoch's
+checkpoints, while the next epoch trains. The training thread only hands it over, and never waits
+for the GIL while the writer works (see `core.writer` for why). So the store always holds every
+epoch the `last` checkpoint holds, which is what a resumed run continues from: a run killed before
+the record is committed has no checkpoint of that epoch either, and trains it again. A consumer
+that reads the store back after each epoch (hyperband, in a sweep) passes `wait_for_record=True`:
+the record is then committed before the epoch is yielded. When the generator ends, for whatever
+reason, every record handed over is committed, or its error raised, before the run's outcome is.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Generator
 
 import torch
@@ -23,6 +34,7 @@ from core.models import build_model
 from core.status import RunStatus
 from core.tracker import Store
 from core.training import EpochMetrics, Outcome, check_batch_size, train
+from core.writer import Writer
 
 EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "lr", "momentum", "weight_decay",
               "grad_clip", "seconds", "samples_per_s")
@@ -38,22 +50,30 @@ def prepare_data(config: TrainConfig) -> TensorData:
 
 
 def train_tracked(config: TrainConfig, store: Store, run_id: str, *, control: TrainControl | None = None,
-                  data: TensorData | None = None, record_steps: bool = True,
-                  resume: bool = False) -> Generator[EpochMetrics, None, Outcome]:
+                  data: TensorData | None = None, record_steps: bool = True, resume: bool = False,
+                  wait_for_record: bool = False) -> Generator[EpochMetrics, None, Outcome]:
     """Train `config` as run `run_id`: log each epoch, events and the outcome; yield the metrics.
-    With `resume=True` the run continues from its last completed epoch (see `reopen_for_resume`)."""
+    With `resume=True` the run continues from its last completed epoch (see `reopen_for_resume`).
+    Each epoch's record is committed by the run's writer (see the module's docstring); with
+    `wait_for_record`, before the epoch is yielded."""
     control = control or TrainControl()
+    epochs = None
     try:
         data = data if data is not None else prepare_data(config)
         store.log_event(run_id, "resume" if resume else "start",
                         {"dataset": data.info.to_dict(), "num_train": data.num_train,
                          "num_val": int(data.val_y.shape[0]), "torch_threads": torch.get_num_threads(),
                          "pid": os.getpid()})
-        for metrics in train(config, data, control=control, checkpoint_dir=store.run_folder(run_id),
-                             record_steps=record_steps, resume=resume):
-            log_epoch(store, run_id, metrics)
+        writer = Writer(process=True)
+        writer.register("record", partial(log_epoch_fields, store, run_id), after_fork=store.after_fork)
+        epochs = train(config, data, control=control, checkpoint_dir=store.run_folder(run_id),
+                       record_steps=record_steps, resume=resume, writer=writer)
+        for metrics in epochs:
+            hand_record(writer, metrics, wait_for_record)
             yield metrics
     except BaseException as exc:
+        if epochs is not None:
+            epochs.close()                   # the records already handed over are committed first
         status = RunStatus.STOPPED if isinstance(exc, (GeneratorExit, KeyboardInterrupt)) else RunStatus.FAILED
         store.finish_run(run_id, status, _reason(exc))
         raise
@@ -125,6 +145,19 @@ def queue_resume(store: Store, run_id: str) -> None:
         raise ConfigError(f"run {run_id} is {run.status.value}; only stopped, crashed or failed runs can resume")
     store.forget_after_epoch(run_id, 0)
     store.reopen_run(run_id, RunStatus.QUEUED)
+
+
+def hand_record(writer: Writer, m: EpochMetrics, wait: bool) -> None:
+    """Stage epoch `m`'s record in `writer` (its job "record"), to be committed before the epoch's
+    checkpoints; with `wait`, commit it now (the checkpoints then follow in a batch of their own)."""
+    writer.hand("record", vars(m))                   # its fields: a dict pickles in half the time
+    if wait:
+        writer.send()
+        writer.wait()
+
+
+def log_epoch_fields(store: Store, run_id: str, fields: dict) -> None:
+    log_epoch(store, run_id, EpochMetrics(**fields))
 
 
 def log_epoch(store: Store, run_id: str, m: EpochMetrics) -> None:

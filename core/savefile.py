@@ -48,11 +48,11 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
 
 
-def write_in_turn(path: Path, *parts) -> None:
-    """Replace `path` with the bytes-like `parts`, one after another, through this process's spare
-    file and an exchange (see the module's docstring). A failure leaves `path` as it was and removes
-    the spare."""
-    spare = path.parent / f".{path.name}.{os.getpid()}.spare.tmp"
+def write_in_turn(path: Path, *parts, owner: int | None = None) -> None:
+    """Replace `path` with the bytes-like `parts`, one after another, through the spare file of
+    process `owner` (default: this one; a writer process writes its training process's files) and an
+    exchange (see the module's docstring). A failure leaves `path` as it was and removes the spare."""
+    spare = path.parent / f".{path.name}.{owner or os.getpid()}.spare.tmp"
     try:
         fd = os.open(spare, _SPARE_FLAGS, 0o644)
     except FileNotFoundError:                              # the folder does not exist yet

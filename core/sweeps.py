@@ -322,7 +322,8 @@ def run_builtin_trial(store: Store, trial: Trial, _function=None) -> None:
         store.finish_run(trial.run_id, RunStatus.FAILED, first_line(exc))
         return
     control = StoreControl(store, trial.run_id)
-    for _ in train_tracked(config, store, trial.run_id, control=control, data=data, record_steps=False):
+    for _ in train_tracked(config, store, trial.run_id, control=control, data=data, record_steps=False,
+                           wait_for_record=True):       # hyperband reads the epoch back at once
         reason = early_stop_reason(store, trial)
         if reason:
             store.log_event(trial.run_id, "pruned", {"reason": reason})

@@ -32,13 +32,14 @@ from core.config import ConfigError, TrainConfig
 from core.control import TrainControl
 from core.datasets import TensorData, load_dataset
 from core.earlystop import EarlyStopping
-from core.epochfile import EpochFile, Writer
+from core.epochfile import EpochFile
 from core.models import build_model
 from core.resume import STEM as LAST_STEM
 from core.resume import last_tensors, match_parameter_layouts, read_last, set_default_rng_states
 from core.savefile import clean_leftovers
 from core.schedules import scheduled_lr
 from core.status import RunStatus
+from core.writer import Writer
 
 
 @dataclass(frozen=True)
@@ -279,10 +280,14 @@ def find_non_finite(values: torch.Tensor) -> int | None:
 
 def train(config: TrainConfig, data: TensorData | None = None, *, control: TrainControl | None = None,
           checkpoint_dir: Path | str | None = None, record_steps: bool = False,
-          resume: bool = False) -> Generator[EpochMetrics, None, Outcome]:
+          resume: bool = False, writer: Writer | None = None) -> Generator[EpochMetrics, None, Outcome]:
     """Train `config`; yield one EpochMetrics per epoch; return (and set control.outcome) an Outcome.
     With `resume=True`, continue from the `last` checkpoint in `checkpoint_dir` (epochs already
-    done are not repeated; model, optimizer, shuffling and early-stopping state are restored)."""
+    done are not repeated; model, optimizer, shuffling and early-stopping state are restored).
+    `writer` (`core.writer.Writer`: a thread, unless given one that is a process) finishes each
+    epoch's checkpoints while the next one trains; jobs the caller hands it while it holds an epoch's
+    metrics run before that epoch's files. All of them are done, or their error raised, before the
+    generator ends."""
     control = control or TrainControl()
     seed_everything(config.seed)
     data = data if data is not None else load_dataset(config)
@@ -291,15 +296,16 @@ def train(config: TrainConfig, data: TensorData | None = None, *, control: Train
     if config.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # cuBLAS needs it to be deterministic
     set_determinism(config.deterministic)
-    tracker = _BestTracker(config, checkpoint_dir, data.info.to_dict())
+    tracker = _BestTracker(config, checkpoint_dir, data.info.to_dict(), writer)
     try:
         loop = _Loop(config, data, control, record_steps)
         first_epoch = restore(loop, tracker) + 1 if resume else 1
         control.outcome = yield from _run_epochs(loop, tracker, first_epoch)
         tracker.settle()
         return control.outcome
-    except GeneratorExit:
-        control.outcome = tracker.outcome(RunStatus.STOPPED, "training was closed by its caller")
+    except (GeneratorExit, KeyboardInterrupt) as exc:
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "training was closed by its caller"
+        control.outcome = tracker.outcome(RunStatus.STOPPED, reason)
         tracker.settle(quietly=True)
         raise
     except Exception as exc:
@@ -359,18 +365,22 @@ def restore(loop: _Loop, tracker: "_BestTracker") -> int:
 class _BestTracker:
     """Early stopping plus the best epoch's metrics and checkpoint."""
 
-    def __init__(self, config: TrainConfig, checkpoint_dir: Path | str | None, dataset: dict):
+    def __init__(self, config: TrainConfig, checkpoint_dir: Path | str | None, dataset: dict,
+                 writer: Writer | None = None):
         mode = "min" if config.monitor == "val_loss" else "max"
         self.stopper = EarlyStopping(config.patience, mode, config.min_delta, config.monitor)
         self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
         if self.folder is not None:
             clean_leftovers(self.folder)          # half-written files of a killed earlier attempt
         fixed = {"config": config.to_dict(), "dataset": dataset}    # the records' entries common to every epoch
-        # The files are finished in a thread while the next epoch trains, `best` before `last` (a `last` on
+        # The files are finished by the writer while the next epoch trains, `best` before `last` (a `last` on
         # disk means the `best` its record names is there too).
-        self.writer = Writer() if self.folder is not None else None
-        self.files = {stem: EpochFile(self.folder / f"{stem}.safetensors", fixed, self.writer)
-                      for stem in ("best", LAST_STEM)} if self.folder is not None else {}
+        self.writer = writer if writer is not None or self.folder is None else Writer()
+        self.files: dict[str, EpochFile] = {}
+        if self.folder is not None:                    # `best` takes the model's bytes from `last`'s buffer
+            last = EpochFile(self.folder / f"{LAST_STEM}.safetensors", fixed, self.writer)
+            self.files = {"best": EpochFile(self.folder / "best.safetensors", fixed, self.writer, (last, "model.")),
+                          LAST_STEM: last}
         self.best_epoch, self.best_val_acc, self.best_val_loss, self.epochs = 0, None, None, 0
         self.checkpoint: str | None = None
         self.best_due: tuple[_Loop, dict] | None = None
@@ -385,25 +395,36 @@ class _BestTracker:
                 self.checkpoint = str(self.files["best"].path)
         return decision
 
-    def save_best(self) -> None:
+    def save_best(self, from_last: bool = False) -> None:
         """The best checkpoint `update` found, unless written already (the weights are still that epoch's:
-        nothing trains between `update` and `save_last`)."""
+        nothing trains between `update` and `save_last`); `from_last` when the `last` checkpoint of the
+        same epoch is staged, whose buffer then gives the model's bytes."""
         if self.best_due is not None:
             loop, meta = self.best_due
             self.best_due = None
-            self.files["best"].write(loop.model_state(), meta)
+            best = self.files["best"]
+            (best.write_from_source if from_last else best.write)(loop.model_state(), meta)
 
     def save_last(self, epoch: int, loop: _Loop) -> None:
-        """The resumable state after `epoch` (only when checkpoints are kept)."""
+        """The resumable state after `epoch` (only when checkpoints are kept), sent to the writer after
+        what the consumer handed it for this epoch."""
         if self.folder is None:
+            if self.writer is not None:
+                self.writer.send()
             return
-        self.save_best()
         meta = {"epoch": epoch, "step": loop.step, "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
                 "best_val_loss": self.best_val_loss, "best_value": self.stopper.best,
                 "counter": self.stopper.counter, "monitor_history": loop.monitor_history,
                 "live": dict(vars(loop.live)), "checkpoint": self.checkpoint}
         tensors, optimizer_meta = last_tensors(loop.model_state(), loop.optimizer, loop.generator)
-        self.files[LAST_STEM].write(tensors, {**meta, "optimizer": optimizer_meta})
+        meta["optimizer"] = optimizer_meta
+        last = self.files[LAST_STEM]
+        job = last.stage(tensors, meta)              # copied first, handed after `best`, which reads from it
+        self.save_best(from_last=job is not None)
+        if job is None:
+            last.write(tensors, meta)
+        else:
+            self.writer.hand(*job)
         self.writer.send()
 
     def settle(self, *, quietly: bool = False) -> None:
@@ -411,14 +432,15 @@ class _BestTracker:
         the consumer stopped at an epoch that improved), best.json written, both checkpoints fsynced. The
         per-epoch writes skip both (they survive a killed process, see `core.checkpoint`). `quietly`
         while another error is on its way out: a failure here must not replace it."""
-        if self.folder is None:
+        if self.writer is None:
             return
         try:
             try:
                 self.save_best()
             finally:
                 self.writer.close()
-            settle_checkpoints(self.folder, ["best", LAST_STEM])
+            if self.folder is not None:
+                settle_checkpoints(self.folder, ["best", LAST_STEM])
         except Exception:
             if not quietly:
                 raise

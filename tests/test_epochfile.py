@@ -1,16 +1,18 @@
 """The per-epoch checkpoint writer: the file `save_checkpoint` writes, at a lower cost per epoch."""
 
 import json
-import threading
+import os
+import time
 
 import pytest
 import torch
 from safetensors.torch import load as load_safetensors
 
 from core.checkpoint import DIGEST_KEY, META_KEY, read_checkpoint, read_header, record_json
-from core.epochfile import DTYPES, EpochFile, Writer
+from core.epochfile import DTYPES, EpochFile
 from core.errors import CheckpointError
 from core.resume import optimizer_parts
+from core.writer import Writer, can_fork
 
 FIXED = {"config": {"dataset": "digits", "lr": 0.01}, "dataset": {"name": "digits", "classes": ["0", "1"]}}
 
@@ -115,38 +117,60 @@ def test_optimizer_parts_equal_what_its_state_dict_gives(make):
 
 # -- the writer thread: the training loop's files are finished while the next epoch trains -------------
 
-def test_a_handed_write_holds_the_values_and_record_of_the_moment_it_was_handed(tmp_path):
-    writer, gate = Writer(), threading.Event()
+def wait_for_file(path: str) -> None:
+    """A job that holds the writer (a thread or a process) until the test creates `path`."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_a_handed_write_holds_the_values_and_record_of_the_moment_it_was_handed(tmp_path, process):
+    if process and not can_fork():
+        pytest.skip("a writer process needs Linux")
+    writer, gate = Writer(process=process), tmp_path / "go"
+    writer.register("gate", wait_for_file)
     file = EpochFile(tmp_path / "last.safetensors", FIXED, writer)
     weight, history = torch.zeros(4, 3), [0.5]
-    writer.hand(lambda: gate.wait(30))                         # holds the thread until the test lets it go
+    writer.hand("gate", str(gate))                             # holds the writer until the test lets it go
     file.write({"weight": weight}, {"epoch": 1, "history": history})
     writer.send()
     assert not file.path.exists()                              # sent, not written: the caller went on
     weight.add_(1.0)                                           # the next epoch's first step, in place
     history.append(0.25)
-    gate.set()
+    gate.touch()
     writer.wait()
     check(file.path, {"weight": torch.zeros(4, 3)}, {"epoch": 1, "history": [0.5]})
+    file.write({"weight": weight}, {"epoch": 2, "history": history})   # the same buffer, a later batch
+    writer.close()
+    check(file.path, {"weight": torch.ones(4, 3)}, {"epoch": 2, "history": [0.5, 0.25]})
+    spares = [spare.name for spare in tmp_path.glob(".last.safetensors.*.spare.tmp")]
+    assert spares == [f".last.safetensors.{os.getpid()}.spare.tmp"]           # the caller's, whoever wrote
 
 
-def test_the_writer_runs_a_batch_in_order_in_one_other_thread_and_raises_its_error_on_wait():
-    writer, seen = Writer(), []
-    for name in ("best", "last"):
-        writer.hand(lambda name=name: seen.append((name, threading.get_ident())))
-    writer.send()
-    writer.wait()
-    assert [name for name, _ in seen] == ["best", "last"]
-    assert len({ident for _, ident in seen}) == 1 and seen[0][1] != threading.get_ident()
-
-    def full():
-        raise OSError(28, "No space left on device")
-    writer.hand(full)
-    writer.hand(lambda: seen.append(("after", 0)))
-    writer.send()
-    with pytest.raises(OSError, match="No space left"):
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_a_file_written_from_its_source_holds_the_source_tensors_of_that_epoch(tmp_path, process):
+    """`best` takes the model's bytes from `last`'s buffer in the writer; here the model's tensors lie
+    apart in `last` (an int64 buffer sorts before the float32 ones, and optimizer tensors between)."""
+    if process and not can_fork():
+        pytest.skip("a writer process needs Linux")
+    writer = Writer(process=process)
+    last = EpochFile(tmp_path / "last.safetensors", FIXED, writer)
+    best = EpochFile(tmp_path / "best.safetensors", FIXED, writer, (last, "model."))
+    model = {"a.weight": torch.zeros(3, 2), "bn.count": torch.tensor(0), "z.bias": torch.zeros(5)}
+    optim = {"optim.0.exp_avg": torch.zeros(3, 2), "optim.1.step": torch.tensor(0.0, dtype=torch.float64)}
+    for epoch in (1, 2, 3):
+        for tensor in model.values():
+            tensor.add_(epoch)                                 # the epoch's training, in place
+        staged = {**{f"model.{k}": v for k, v in model.items()}, **optim, "rng": torch.full((4,), epoch, dtype=torch.uint8)}
+        if epoch == 3:
+            staged["optim.2.momentum"] = torch.ones(2)         # a new optimizer tensor: `last` laid out again
+        job = last.stage(staged, {"epoch": epoch})
+        best.write_from_source(model, {"epoch": epoch})
+        writer.hand(*job)
+        writer.send()
         writer.wait()
-    assert seen[-1][0] == "last"                               # the batch stopped at its error
-    writer.hand(lambda: seen.append(("staged", 0)))
-    writer.close()                                             # what is staged is sent before the thread stops
-    assert seen[-1][0] == "staged"
+        check(best.path, {k: v.clone() for k, v in model.items()}, {"epoch": epoch})
+        check(last.path, staged, {"epoch": epoch})
+    assert len(best._ranges[2]) == 2                           # apart in `last`: two ranges, not one per tensor
+    writer.close()

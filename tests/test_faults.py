@@ -1,8 +1,10 @@
 """Fault injection: training processes killed with SIGKILL at random moments, and a full disk.
 
-Runs train in the real worker (a supervisor that forks one process per run). Each kill must leave:
-an intact SQLite store, the metrics of every completed epoch, loadable checkpoints, and a run that
-resumes as the same run.
+Runs train in the real worker (a supervisor that forks one process per run, which forks its writer).
+Half the kills hit the training process alone at a random moment (its writer dies with it); the
+other half hit the training process and its writer while the writer writes a checkpoint. Each
+kill must leave: an intact SQLite store, the metrics of every completed epoch, loadable
+checkpoints, and a run that resumes as the same run.
 """
 
 import os
@@ -48,10 +50,12 @@ def training_pid(store, run_id, not_pid):
 
 
 def kill_during_write(folder: Path, pid: int) -> bool:
-    """SIGKILL the moment the process starts writing its resumable checkpoint (or after 5 s); True if
-    the kill landed in a write. The loop writes into its spare file (`.last.safetensors.<pid>.spare.tmp`)
-    and then exchanges it with `last.safetensors`: the spare's contents changing under the same inode
-    mark a write in progress; a new inode under that name marks a finished exchange."""
+    """SIGKILL the training process and its writer (the process that writes its files, `core.writer`)
+    the moment the writer starts writing the resumable checkpoint (or after 5 s), as a kill of the
+    whole app would; True if the kill landed in a write. The writer writes into the training
+    process's spare file (`.last.safetensors.<pid>.spare.tmp`) and then exchanges it with
+    `last.safetensors`: the spare's contents changing under the same inode mark a write in progress;
+    a new inode under that name marks a finished exchange."""
     spare = folder / f".last.safetensors.{pid}.spare.tmp"
     seen, deadline = None, time.time() + 5
     while time.time() < deadline:
@@ -61,11 +65,25 @@ def kill_during_write(folder: Path, pid: int) -> bool:
             continue
         now = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if seen is not None and now[0] == seen[0] and now != seen:
-            os.kill(pid, signal.SIGKILL)
+            kill_with_writer(pid)
             return True
         seen = now
-    os.kill(pid, signal.SIGKILL)
+    kill_with_writer(pid)
     return False
+
+
+def kill_with_writer(pid: int) -> None:
+    """SIGKILL the writer processes of `pid` (its children), then `pid`."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in map(int, children):
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os.kill(pid, signal.SIGKILL)
 
 
 def torn_spare(folder: Path, pid: int) -> bool:

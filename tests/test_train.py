@@ -271,9 +271,9 @@ def test_the_schedule_is_worked_out_once_per_epoch_unless_it_moves_every_step(sc
 def test_checkpoints_are_finished_in_another_thread_best_before_last(tmp_path, monkeypatch):
     written, real = [], core.epochfile.write_in_turn
 
-    def recording(path, *parts):
+    def recording(path, *parts, **options):
         written.append((path.stem, threading.get_ident()))
-        real(path, *parts)
+        real(path, *parts, **options)
     monkeypatch.setattr(core.epochfile, "write_in_turn", recording)
     metrics, outcome = run(TrainConfig(**{**FAST, "epochs": 4}), checkpoint_dir=tmp_path)
     expected = [stem for m in metrics for stem in (["best"] if m.is_best else []) + ["last"]]
@@ -286,11 +286,11 @@ def test_checkpoints_are_finished_in_another_thread_best_before_last(tmp_path, m
 def test_a_checkpoint_write_that_fails_in_the_writer_fails_the_run(tmp_path, monkeypatch):
     calls, real = [], core.epochfile.write_in_turn
 
-    def full_at_third(path, *parts):
+    def full_at_third(path, *parts, **options):
         calls.append(path.stem)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        real(path, *parts)
+        real(path, *parts, **options)
     monkeypatch.setattr(core.epochfile, "write_in_turn", full_at_third)
     control = TrainControl()
     with pytest.raises(OSError, match="No space left"):

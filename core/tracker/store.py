@@ -136,6 +136,11 @@ class Store(FileMixin, SweepMixin):
             return engine
         return create_engine(_with_installed_driver(url), pool_pre_ping=True)
 
+    def after_fork(self) -> None:
+        """In a forked child (a writer process): leave the parent's pooled connections to the parent;
+        the child opens its own (SQLite's epoch writer does so by itself)."""
+        self.engine.dispose(close=False)
+
     @property
     def home(self) -> Path:
         return self._home or lab_home()
