@@ -186,3 +186,15 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_lab_writer_thread_keeps_the_writer_in_the_process_and_other_values_are_refused(monkeypatch):
+    from core.config import ConfigError
+
+    monkeypatch.setenv("LAB_WRITER", "thread")
+    assert Writer(process=True).process is False
+    monkeypatch.setenv("LAB_WRITER", " Process ")
+    assert Writer(process=True).process is can_fork()
+    monkeypatch.setenv("LAB_WRITER", "fork")
+    with pytest.raises(ConfigError, match="LAB_WRITER: 'fork' is not one of process, thread"):
+        Writer(process=True)
