@@ -178,6 +178,7 @@ class _InProcess:
         jobs_out, jobs_in = os.pipe()
         replies_out, replies_in = os.pipe()
         parent = os.getpid()
+        self.unfreeze = gc.get_freeze_count() == 0       # undo at the end only a freeze of our own
         gc.freeze()              # no collection in either process touches (and so copies) the pages shared now
         pid = os.fork()
         if pid == 0:                                     # the child: serve, then leave without returning
@@ -208,7 +209,8 @@ class _InProcess:
         return pickle.loads(reply) if reply else None
 
     def stop(self) -> None:
-        """Close the pipe (the child ends at its end), reap the child, collect as before the fork."""
+        """Close the pipe (the child ends at its end), reap the child, and collect as before the fork
+        (unless objects were frozen before it: a worker's training process, forked frozen)."""
         os.close(self.jobs)
         try:
             os.waitpid(self.pid, 0)
@@ -216,7 +218,8 @@ class _InProcess:
             pass
         finally:
             os.close(self.replies)
-            gc.unfreeze()
+            if self.unfreeze:
+                gc.unfreeze()
 
 
 def serve(targets: dict, after_fork: list, jobs_fd: int, replies_fd: int, parent: int) -> None:

@@ -198,3 +198,26 @@ def test_lab_writer_thread_keeps_the_writer_in_the_process_and_other_values_are_
     monkeypatch.setenv("LAB_WRITER", "fork")
     with pytest.raises(ConfigError, match="LAB_WRITER: 'fork' is not one of process, thread"):
         Writer(process=True)
+
+
+def test_a_writer_process_freezes_the_collector_for_its_run_and_leaves_an_earlier_freeze_alone():
+    """Objects alive at the fork are frozen, so that no collection copies the pages both processes
+    share; the writer unfreezes them when it stops, unless they were frozen before it started."""
+    import gc
+
+    if not can_fork():
+        pytest.skip("a writer process needs Linux")
+    gc.unfreeze()                                               # whatever an earlier test left frozen
+    for frozen_before in (False, True):
+        if frozen_before:
+            gc.freeze()
+        try:
+            writer = Writer(process=True)
+            writer.register("noop", lambda: None)
+            writer.hand("noop")
+            writer.send()
+            assert gc.get_freeze_count() > 0
+            writer.close()
+            assert (gc.get_freeze_count() > 0) is frozen_before
+        finally:
+            gc.unfreeze()
