@@ -22,17 +22,24 @@ def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_chec
     result = json.loads(done.stdout)
     assert set(result["log"]) == {"memory", "log_metrics", "wandb_log"}
     case = result["epochs"]["digits-mlp"]
-    assert case["epoch_samples"] == {"off": 2, "checkpoints": 2, "on": 2, "floor": 2, "wait": 2}   # epochs 2-3
+    assert case["epoch_samples"] == {"off": 2, "checkpoints": 2, "on": 2, "thread": 2, "floor": 2, "wait": 2}  # 2-3
     wait = case["wait_control"]
     assert wait["ratio_on_wait"] == case["epoch_s"]["on"] / case["epoch_s"]["wait"]
     loop = case["floor_in_loop"]
     assert loop["ratio_on_floor"] == case["epoch_s"]["on"] / case["epoch_s"]["floor"]
     assert loop["ms_per_epoch"] == (case["epoch_s"]["floor"] - case["epoch_s"]["off"]) * 1e3
     assert case["met"] == (case["ratio_on_off"] <= 1 + result["targets"]["epoch_overhead"])
-    inside = case["inside_calls"]
-    assert set(inside["by_call_ms"]) == {"store", "update", "checkpoints"} and min(inside["by_call_ms"].values()) > 0
-    assert inside["writer_thread_ms"] > inside["writer_thread_python_ms"] > 0
-    assert inside["ms_per_epoch"] == sum(inside["by_call_ms"].values()) < case["epoch_s"]["on"] * 1e3
+    off_cpu = case["off_cpu_ms"]
+    assert set(off_cpu) == set(case["epoch_samples"])
+    for arm, inside in (("on", case["inside_calls"]), ("thread", case["thread_writer"])):
+        assert set(inside["by_call_ms"]) == {"record", "update", "checkpoints"} and min(inside["by_call_ms"].values()) > 0
+        assert inside["ms_per_epoch"] == sum(inside["by_call_ms"].values()) < case["epoch_s"][arm] * 1e3
+        assert inside["waited_ms"] == max(off_cpu[arm] - off_cpu["off"], 0.0)
+        assert inside["cost_ms"] == inside["ms_per_epoch"] + inside["waited_ms"]
+        on_ms = case["epoch_s"][arm] * 1e3
+        assert inside["ratio"] == on_ms / (on_ms - inside["cost_ms"])
+        assert inside["first_epoch_ms"] > 0
+    assert case["inside_calls"]["writer_cpu_ms"] > 0 == case["thread_writer"]["writer_cpu_ms"]   # only a process
 
     config = TrainConfig(dataset="digits", model="mlp", batch_size=64, epochs=1)
     data = prepare_data(config)
@@ -46,6 +53,7 @@ def test_bench_tracking_reports_every_arm_and_the_durable_floor_of_the_real_chec
     assert floor["renamed_ms"] == floor["file_renamed_ms"] + floor["commit_ms"]
     assert floor["in_place_ms"] == floor["file_in_place_ms"] + floor["commit_ms"]
     even = case["break_even_epoch_ms"]
+    assert even["measured"] == case["inside_calls"]["cost_ms"] / result["targets"]["epoch_overhead"]
     assert even["floor"] == floor["kill_ms"] / result["targets"]["epoch_overhead"]
     assert even["fsync_floor"] == floor["ms"] / result["targets"]["epoch_overhead"]
     assert even["renamed_floor"] == floor["renamed_ms"] / result["targets"]["epoch_overhead"]
