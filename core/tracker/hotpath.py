@@ -63,20 +63,6 @@ def hot_statements(paramstyle: str) -> dict[str, str]:
             "events": f"INSERT INTO events (run_id, kind, data, step, epoch, wall_time) VALUES ({marks})"}
 
 
-ROWS_PER_INSERT = 500          # 3,000 parameters: well under SQLite's limit of 32,766 per statement
-COLUMNS = {"metrics": "run_id, key, value, step, epoch, wall_time", "events": "run_id, kind, data, step, epoch, wall_time"}
-
-
-def insert_rows(execute, mark: str, table: str, rows: list[tuple]) -> None:
-    """Insert `rows` (6 values each) into `table` with as few statements as the parameter limit allows:
-    one statement is one step of the database engine, where each row of an `executemany` is one."""
-    one = "(" + ", ".join([mark] * 6) + ")"
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start:start + ROWS_PER_INSERT]
-        execute(f"INSERT INTO {table} ({COLUMNS[table]}) VALUES " + ", ".join([one] * len(chunk)),
-                tuple(value for row in chunk for value in row))
-
-
 def sqlite_file(url: str) -> str | None:
     """The database file of a `sqlite:///file` URL; None for other databases and in-memory ones."""
     if not url.startswith("sqlite:///"):
@@ -91,7 +77,6 @@ class EpochWriter:
     def __init__(self, engine: Engine, url: str, busy_timeout_ms: int) -> None:
         self.engine = engine
         self.sql = hot_statements(engine.dialect.paramstyle)
-        self.mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self.path = sqlite_file(url)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
@@ -126,8 +111,10 @@ class EpochWriter:
             stored = self._merge_summary(execute, run_id, now, summary)
         else:
             execute(sql["beat"], (now, run_id))
-        insert_rows(execute, self.mark, "metrics", rows)
-        insert_rows(execute, self.mark, "events", event_rows)
+        if rows:
+            many(sql["metrics"], rows)
+        if event_rows:
+            many(sql["events"], event_rows)
         return stored
 
     def _merge_summary(self, execute, run_id: str, now: float, summary: dict) -> tuple[str, dict]:
