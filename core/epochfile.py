@@ -60,6 +60,8 @@ class _Layout:
     def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
         self.keys = tuple(tensors)
         self.shapes = [(t.dtype, t.shape) for t in tensors.values()]
+        # One copy call for all when they are on the CPU (a tensor that moved since fails that call).
+        self.on_cpu = all(t.is_cpu for t in tensors.values())
         # Largest elements first, so that every view starts at a multiple of its element size.
         order = sorted(self.keys, key=lambda name: (-tensors[name].element_size(), name))
         sizes = {name: tensors[name].numel() * tensors[name].element_size() for name in order}
@@ -124,7 +126,7 @@ class EpochFile:
             return None
         with torch.no_grad():
             sources = list(tensors.values())
-            if all(t.is_cpu for t in sources):
+            if layout.on_cpu:
                 torch._foreach_copy_(layout.views, sources)
             else:
                 for view, source in zip(layout.views, sources):
