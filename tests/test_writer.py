@@ -14,6 +14,7 @@ import pytest
 from core.epochfile import shared_buffer
 from core.writer import Writer, WriterGone, can_fork
 from tests.conftest import REPO
+from tests.test_worker import alive
 
 BACKENDS = [pytest.param(False, id="thread"),
             pytest.param(True, id="process", marks=pytest.mark.skipif(not can_fork(), reason="needs Linux"))]
@@ -177,15 +178,6 @@ def test_the_writer_process_dies_with_its_training_process(tmp_path):
     finally:
         parent.kill()
         parent.wait()
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, killed and not yet reaped by init, counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_lab_writer_thread_keeps_the_writer_in_the_process_and_other_values_are_refused(monkeypatch):
