@@ -100,8 +100,8 @@ class Writer:
         jobs, self._jobs = self._jobs, []
         try:
             self._started().submit(jobs)
-        except OSError as exc:                           # the process is gone: its pipe is closed
-            self._fail(WriterGone(f"the process writing the run's records ended: {exc}"))
+        except OSError as exc:                           # it could not be forked, or it is gone (its pipe closed)
+            self._fail(WriterGone(f"the process writing the run's records is not there: {exc}"))
         self._pending = True
 
     def wait(self) -> None:
@@ -122,7 +122,7 @@ class Writer:
             self._stop()
 
     def _started(self):
-        if self._backend is not None and self._backend.version != self._version:
+        if self.process and self._backend is not None and self._backend.version != self._version:
             self._stop()                                 # it lacks a later registration: fork again
         if self._backend is None:
             backend = _InProcess if self.process else _InThread
@@ -180,7 +180,14 @@ class _InProcess:
         parent = os.getpid()
         self.unfreeze = gc.get_freeze_count() == 0       # undo at the end only a freeze of our own
         gc.freeze()              # no collection in either process touches (and so copies) the pages shared now
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:                                  # out of memory or processes: nothing was started
+            for fd in (jobs_out, jobs_in, replies_out, replies_in):
+                os.close(fd)
+            if self.unfreeze:
+                gc.unfreeze()
+            raise
         if pid == 0:                                     # the child: serve, then leave without returning
             code = 1
             try:

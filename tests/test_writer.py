@@ -213,3 +213,23 @@ def test_a_writer_process_freezes_the_collector_for_its_run_and_leaves_an_earlie
             assert (gc.get_freeze_count() > 0) is frozen_before
         finally:
             gc.unfreeze()
+
+
+def test_a_writer_process_that_cannot_be_forked_fails_the_writer_with_one_message(monkeypatch):
+    import gc
+
+    if not can_fork():
+        pytest.skip("a writer process needs Linux")
+
+    def no_memory():
+        raise OSError(12, "Cannot allocate memory")
+    gc.unfreeze()
+    writer = Writer(process=True)
+    writer.register("noop", lambda: None)
+    monkeypatch.setattr(os, "fork", no_memory)
+    writer.hand("noop")
+    with pytest.raises(WriterGone, match="is not there: .*Cannot allocate memory"):
+        writer.send()
+    assert gc.get_freeze_count() == 0                               # the freeze for the fork undone
+    with pytest.raises(WriterGone):
+        writer.close()
