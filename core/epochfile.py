@@ -108,8 +108,7 @@ class EpochFile:
         job = self.stage(tensors, meta)
         if job is None:                                # tensors the buffer cannot hold: written here, now
             if self.writer is not None:                # what was staged before this goes to disk before it
-                self.writer.send()
-                self.writer.wait()
+                self.writer.flush()
             write_in_turn(self.path, sealed(tensors, record_json(meta, self.fixed)), owner=self.owner)
         elif self.writer is None:
             self.finish(*job[1:])

@@ -152,8 +152,7 @@ def hand_record(writer: Writer, m: EpochMetrics, wait: bool) -> None:
     checkpoints; with `wait`, commit it now (the checkpoints then follow in a batch of their own)."""
     writer.hand("record", vars(m))                   # its fields: a dict pickles in half the time
     if wait:
-        writer.send()
-        writer.wait()
+        writer.flush()
 
 
 def log_epoch_fields(store: Store, run_id: str, fields: dict) -> None:

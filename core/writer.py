@@ -6,7 +6,8 @@ the next epoch trains: a thread of this process, or a process of its own.
     writer.hand("last", meta)                     # staged: last_file.finish(meta)
     writer.send()                                 # the batch runs in the writer, in the order handed
     writer.wait()                                 # the batch sent is done; its error, if any, raised here
-    writer.close()                                # send what is staged, wait, stop
+    writer.flush()                                # send what is staged and wait for it
+    writer.close()                                # flush, then stop
 
 Why a process. A thread of the training process shares its GIL, and a training loop of small
 tensors holds the GIL nearly all the time. On a 2-core machine, a thread that did 2 ms of work after
@@ -112,11 +113,15 @@ class Writer:
             if error is not None:
                 self._fail(error)
 
+    def flush(self) -> None:
+        """Send what is staged and wait for it; a batch's error is raised."""
+        self.send()
+        self.wait()
+
     def close(self) -> None:
-        """Send what is staged, wait for it, stop the thread or process; a batch's error is raised."""
+        """Flush, then stop the thread or process; a batch's error is raised."""
         try:
-            self.send()
-            self.wait()
+            self.flush()
         finally:
             self._jobs = []
             self._stop()
