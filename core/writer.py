@@ -103,6 +103,8 @@ class Writer:
             self._started().submit(jobs)
         except OSError as exc:                           # it could not be forked, or it is gone (its pipe closed)
             self._fail(WriterGone(f"the process writing the run's records is not there: {exc}"))
+        except Exception as exc:                         # a batch that cannot be sent (arguments that do not pickle)
+            self._fail(exc)
         self._pending = True
 
     def wait(self) -> None:

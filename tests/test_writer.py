@@ -233,3 +233,18 @@ def test_a_writer_process_that_cannot_be_forked_fails_the_writer_with_one_messag
     assert gc.get_freeze_count() == 0                               # the freeze for the fork undone
     with pytest.raises(WriterGone):
         writer.close()
+
+
+def test_a_batch_that_cannot_be_sent_to_the_process_stops_the_writer_too(tmp_path):
+    if not can_fork():
+        pytest.skip("a writer process needs Linux")
+    writer, log = Writer(process=True), str(tmp_path / "log")
+    writer.register("note", note)
+    writer.hand("note", log, lambda: None)                       # a function does not pickle
+    with pytest.raises(Exception, match="pickle"):
+        writer.send()
+    with pytest.raises(Exception, match="pickle"):               # nothing later is taken: no gap
+        writer.hand("note", log, "later")
+    with pytest.raises(Exception, match="pickle"):
+        writer.close()
+    assert not (tmp_path / "log").exists()
